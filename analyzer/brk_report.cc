@@ -1,0 +1,58 @@
+#include "analyzer/brk_report.h"
+
+#include <fmt/core.h>
+
+#include "analyzer/json_writer.h"
+#include "analyzer/text_format.h"
+
+namespace memtrace::analyzer {
+
+namespace {
+
+std::string CauseText(const BreakMove& move) {
+  if (format::YieldsBlock(move.call)) return fmt::format("{}({})", format::NameOf(move.call), move.requested);
+  return format::NameOf(move.call);
+}
+
+}  // namespace
+
+void PrintBreakText(std::FILE* out, const TraceInfo& info, const BreakTimeline& timeline) {
+  fmt::print(out, "program break: starts at {}, ends at {} ({}), peak {} ({}), {} moves\n\n", Hex(timeline.initial()),
+             Hex(timeline.current()), HumanDelta(static_cast<int64_t>(timeline.current() - timeline.initial())),
+             Hex(timeline.peak()), HumanDelta(static_cast<int64_t>(timeline.peak() - timeline.initial())),
+             timeline.moves().size());
+  if (timeline.moves().empty()) return;
+  fmt::print(out, "{:>11} {:>7}  {:<16} {:<16} {:>12} {:>12}  {}\n", "time (s)", "thread", "from", "to", "delta",
+             "heap size", "caused by");
+  for (const BreakMove& move : timeline.moves()) {
+    fmt::print(out, "{:>11} {:>7}  {:<16} {:<16} {:>12} {:>12}  {}\n",
+               Seconds(move.timestamp - info.header.start_monotonic_ns), move.tid, Hex(move.before), Hex(move.after),
+               HumanDelta(static_cast<int64_t>(move.after - move.before)), HumanBytes(move.after - timeline.initial()),
+               CauseText(move));
+  }
+}
+
+void PrintBreakJson(std::FILE* out, const TraceInfo& info, const BreakTimeline& timeline) {
+  JsonWriter json(out);
+  json.BeginObject()
+      .Field("initial", timeline.initial())
+      .Field("final", timeline.current())
+      .Field("peak", timeline.peak())
+      .Field("complete", info.complete());
+  json.BeginArray("moves");
+  for (const BreakMove& move : timeline.moves()) {
+    json.BeginObject()
+        .Field("time_ns", move.timestamp - info.header.start_monotonic_ns)
+        .Field("tid", move.tid)
+        .Field("call", format::NameOf(move.call))
+        .Field("size", move.requested)
+        .Field("before", move.before)
+        .Field("after", move.after)
+        .Field("delta", static_cast<int64_t>(move.after - move.before))
+        .Field("stack_id", move.stack_id)
+        .EndObject();
+  }
+  json.EndArray().EndObject();
+}
+
+}  // namespace memtrace::analyzer

@@ -1,0 +1,47 @@
+// The set of live blocks as the merged event stream replays, with the checks that tell whether the
+// stream is consistent: no address handed out twice without a release in between.
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+
+#include <cstdint>
+
+#include "analyzer/event_facts.h"
+
+namespace memtrace::analyzer {
+
+struct LiveBlock {
+  uint64_t size = 0;
+  uint64_t timestamp = 0;
+  uint32_t tid = 0;
+  uint32_t stack_id = 0;
+  RecordKind kind = RecordKind::kMalloc;
+  Verdict verdict = Verdict::kUnknown;
+};
+
+class HeapState {
+ public:
+  void Apply(const Event& e);
+
+  const absl::flat_hash_map<uint64_t, LiveBlock>& live() const { return live_; }
+  uint64_t live_bytes() const { return live_bytes_; }
+  uint64_t peak_live_bytes() const { return peak_live_bytes_; }
+  uint64_t peak_timestamp() const { return peak_timestamp_; }
+  uint64_t allocated_bytes() const { return allocated_bytes_; }
+  // An address handed out while the trace says it was still live.
+  uint64_t double_allocations() const { return double_allocations_; }
+  // A release of an address the trace never handed out (allocated before tracing began, or invalid).
+  uint64_t unknown_releases() const { return unknown_releases_; }
+
+ private:
+  void Insert(uint64_t address, const LiveBlock& block);
+  absl::flat_hash_map<uint64_t, LiveBlock> live_;
+  uint64_t live_bytes_ = 0;
+  uint64_t peak_live_bytes_ = 0;
+  uint64_t peak_timestamp_ = 0;
+  uint64_t allocated_bytes_ = 0;
+  uint64_t double_allocations_ = 0;
+  uint64_t unknown_releases_ = 0;
+};
+
+}  // namespace memtrace::analyzer

@@ -1,0 +1,112 @@
+// Text and JSON renderings of TraceSummary.
+#include <fmt/core.h>
+
+#include "analyzer/json_writer.h"
+#include "analyzer/text_format.h"
+#include "analyzer/trace_summary.h"
+
+namespace memtrace::analyzer {
+
+namespace {
+
+// The calls `summary` always lists, in this order, even when zero (the JSON contract).
+constexpr RecordKind kListedCalls[] = {
+    RecordKind::kMalloc,        RecordKind::kCalloc,       RecordKind::kRealloc,  RecordKind::kFree,
+    RecordKind::kPosixMemalign, RecordKind::kAlignedAlloc, RecordKind::kMemalign, RecordKind::kValloc,
+    RecordKind::kPvalloc,       RecordKind::kReallocArray, RecordKind::kMmap,     RecordKind::kMunmap,
+    RecordKind::kBrk,           RecordKind::kSbrk,         RecordKind::kMremap,   RecordKind::kMprotect,
+    RecordKind::kMadvise,       RecordKind::kMallopt,      RecordKind::kMallocTrim};
+
+uint64_t LeakedBytes(const HeapState& heap) { return heap.live_bytes(); }
+
+}  // namespace
+
+void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary& s) {
+  const auto& h = info.header;
+  fmt::print(out, "memtrace summary: {} (pid {})\n", h.command_line[0] ? h.command_line : h.program, h.pid);
+  std::string status = info.exit_status >= 0 ? fmt::format(", status {}", info.exit_status) : "";
+  fmt::print(out, "  trace      {}: {}{}; {} records, {} threads, {} s\n", info.path,
+             info.complete() ? "complete" : "INCOMPLETE", info.ended ? fmt::format(" ({}{})", info.EndDescription(), status)
+                                                                 : fmt::format(" ({})", info.EndDescription()),
+             info.records, info.threads, Seconds(info.last_timestamp - h.start_monotonic_ns));
+  if (!(h.flags & format::kHeaderGlibcAllocator)) {
+    fmt::print(out, "  allocator  {} is not glibc's malloc: heap/mmap verdicts are unknown\n", h.allocator);
+  }
+  if (h.flags & format::kHeaderMallocShadowed) {
+    fmt::print(out, "  warning    the program defines its own malloc; its calls did not reach memtrace\n");
+  }
+  if (info.dropped) fmt::print(out, "  warning    {} calls could not be recorded\n", info.dropped);
+  std::string calls;
+  for (RecordKind kind : kListedCalls) {
+    if (s.calls(kind)) calls += fmt::format("{}{} {}", calls.empty() ? "" : ", ", format::NameOf(kind), s.calls(kind));
+  }
+  fmt::print(out, "  calls      {} ({})\n", s.total_calls(), calls.empty() ? "none" : calls);
+  fmt::print(out, "  blocks     {} allocated: {} from the heap, {} mmapped (crossed the mmap threshold), {} unknown\n",
+             s.allocations(Verdict::kHeap) + s.allocations(Verdict::kMmapped) + s.allocations(Verdict::kUnknown),
+             s.allocations(Verdict::kHeap), s.allocations(Verdict::kMmapped), s.allocations(Verdict::kUnknown));
+  fmt::print(out, "  bytes      {} requested in total, peak {} live\n", HumanBytes(s.heap().allocated_bytes()),
+             HumanBytes(s.heap().peak_live_bytes()));
+  const BreakTimeline& brk = s.brk();
+  fmt::print(out, "  break      {} -> {} ({}), peak {}, {} moves\n", Hex(brk.initial()), Hex(brk.current()),
+             HumanDelta(static_cast<int64_t>(brk.current() - brk.initial())),
+             HumanDelta(static_cast<int64_t>(brk.peak() - brk.initial())), brk.moves().size());
+  fmt::print(out, "  at exit    {} blocks ({}) still allocated{}\n", s.heap().live().size(),
+             HumanBytes(LeakedBytes(s.heap())), s.heap().live().empty() ? "" : ": see `memtrace leaks`");
+  if (s.heap().double_allocations()) {
+    fmt::print(out, "  warning    {} addresses were handed out twice without a release\n", s.heap().double_allocations());
+  }
+}
+
+void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary& s) {
+  const auto& h = info.header;
+  JsonWriter json(out);
+  json.BeginObject();
+  json.BeginObject("trace")
+      .Field("path", info.path)
+      .Field("program", h.program)
+      .Field("command_line", h.command_line)
+      .Field("pid", h.pid)
+      .Field("ppid", h.ppid)
+      .Field("complete", info.complete())
+      .Field("truncated", info.truncated)
+      .Field("end", info.EndDescription())
+      .Field("exit_status", info.exit_status)
+      .Field("records", info.records)
+      .Field("threads", static_cast<uint64_t>(info.threads))
+      .Field("duration_ns", info.last_timestamp > h.start_monotonic_ns ? info.last_timestamp - h.start_monotonic_ns : 0)
+      .Field("allocator", h.allocator)
+      .Field("glibc_allocator", (h.flags & format::kHeaderGlibcAllocator) != 0)
+      .Field("malloc_shadowed", (h.flags & format::kHeaderMallocShadowed) != 0)
+      .Field("dropped_calls", info.dropped);
+  json.BeginArray("environment");
+  for (const auto& entry : info.environment) json.Field("", entry);
+  json.EndArray().EndObject();
+  json.BeginObject("calls");
+  for (RecordKind kind : kListedCalls) json.Field(format::NameOf(kind), s.calls(kind));
+  json.Field("total", s.total_calls()).EndObject();
+  json.BeginObject("allocations")
+      .Field("heap", s.allocations(Verdict::kHeap))
+      .Field("mmapped", s.allocations(Verdict::kMmapped))
+      .Field("unknown", s.allocations(Verdict::kUnknown))
+      .Field("requested_bytes", s.heap().allocated_bytes())
+      .Field("peak_live_bytes", s.heap().peak_live_bytes())
+      .EndObject();
+  const BreakTimeline& brk = s.brk();
+  json.BeginObject("brk")
+      .Field("initial", brk.initial())
+      .Field("final", brk.current())
+      .Field("peak", brk.peak())
+      .Field("moves", static_cast<uint64_t>(brk.moves().size()))
+      .EndObject();
+  json.BeginObject("leaks")
+      .Field("blocks", static_cast<uint64_t>(s.heap().live().size()))
+      .Field("bytes", LeakedBytes(s.heap()))
+      .EndObject();
+  json.BeginObject("consistency")
+      .Field("double_allocations", s.heap().double_allocations())
+      .Field("unknown_releases", s.heap().unknown_releases())
+      .EndObject();
+  json.EndObject();
+}
+
+}  // namespace memtrace::analyzer

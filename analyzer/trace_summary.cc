@@ -1,0 +1,17 @@
+#include "analyzer/trace_summary.h"
+
+namespace memtrace::analyzer {
+
+void TraceSummary::Apply(const Event& e) {
+  if (format::IsMeta(e.kind)) return;
+  // A moving realloc's release half is part of the realloc call, not a call of its own.
+  if (e.kind != RecordKind::kReallocRelease) {
+    ++calls_[static_cast<uint8_t>(e.kind)];
+    ++total_calls_;
+  }
+  if (IsAllocation(e)) ++allocations_[static_cast<int>(VerdictOf(e))];
+  heap_.Apply(e);
+  brk_->Apply(e);
+}
+
+}  // namespace memtrace::analyzer

@@ -1,0 +1,40 @@
+// The whole-trace numbers `memtrace summary` and `memtrace run` print: calls by kind, glibc's
+// heap/mmap verdicts, the break's extent, and what was still live at the end.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+
+#include "analyzer/brk_timeline.h"
+#include "analyzer/heap_state.h"
+#include "analyzer/trace_pass.h"
+
+namespace memtrace::analyzer {
+
+class TraceSummary : public EventConsumer {
+ public:
+  void Begin(const TraceInfo& info) override { brk_.emplace(info.header.initial_break); }
+  void Apply(const Event& e) override;
+
+  uint64_t calls(RecordKind kind) const { return calls_[static_cast<uint8_t>(kind)]; }
+  uint64_t total_calls() const { return total_calls_; }
+  uint64_t allocations(Verdict verdict) const { return allocations_[static_cast<int>(verdict)]; }
+  // Mappings glibc's malloc made for mmapped chunks (one per mmapped allocation or moving realloc).
+  uint64_t malloc_mappings() const { return allocations(Verdict::kMmapped); }
+  const HeapState& heap() const { return heap_; }
+  const BreakTimeline& brk() const { return *brk_; }
+
+ private:
+  std::array<uint64_t, 256> calls_{};
+  uint64_t total_calls_ = 0;
+  std::array<uint64_t, 3> allocations_{};
+  HeapState heap_;
+  std::optional<BreakTimeline> brk_;
+};
+
+// Prints the summary as text (for people) or JSON (stable keys, for scripts and tests).
+void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary& summary);
+void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary& summary);
+
+}  // namespace memtrace::analyzer

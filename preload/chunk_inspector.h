@@ -1,0 +1,45 @@
+// Reads glibc's own verdict for a block: the chunk header word in front of it (layout documented in
+// format/record_codec.h). This is what says "heap" or "mmapped because it crossed the threshold",
+// instead of guessing from the requested size.
+//
+// Only valid for blocks glibc's malloc returned: the caller checks ChunkHeadersReadable() first
+// (another allocator may keep nothing readable in front of a block).
+#pragma once
+
+#include <cstdint>
+
+#include "format/record_codec.h"
+
+namespace memtrace::preload {
+
+extern bool chunk_headers_readable;
+
+inline bool ChunkHeadersReadable() { return chunk_headers_readable; }
+
+// Fills the chunk facts of an allocation's result.
+inline void InspectAllocatedChunk(const void* block, format::Record& record) {
+  if (!block || !chunk_headers_readable) return;
+  const uint64_t* words = static_cast<const uint64_t*>(block);
+  uint64_t size_word = words[-1];
+  record.flags |= format::kFlagChunkRead;
+  record.chunk_size = size_word & format::kChunkSizeMask;
+  if (size_word & 2) {
+    record.flags |= format::kFlagMmapped;
+    record.chunk_offset = words[-2];
+  }
+  if (size_word & 4) record.flags |= format::kFlagNonMainArena;
+}
+
+// Fills the chunk facts of a block about to be released. Only mmapped chunks are recorded: their size
+// drives glibc's dynamic threshold; a heap chunk's facts are already in its allocation record.
+inline void InspectReleasedChunk(const void* block, format::Record& record) {
+  if (!block || !chunk_headers_readable) return;
+  const uint64_t* words = static_cast<const uint64_t*>(block);
+  uint64_t size_word = words[-1];
+  if (!(size_word & 2)) return;
+  record.flags |= format::kFlagChunkRead | format::kFlagMmapped;
+  record.chunk_size = size_word & format::kChunkSizeMask;
+  record.chunk_offset = words[-2];
+}
+
+}  // namespace memtrace::preload

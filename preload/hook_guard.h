@@ -1,0 +1,56 @@
+// Entry and exit of every hook: re-entry guard, lazy initialization and errno preservation.
+//
+// Only the outermost hooked call of a thread is recorded: operator new -> malloc, reallocarray ->
+// realloc, memtrace's own work and a signal handler interrupting a hook all see depth > 0 and go
+// straight to the real function.
+#pragma once
+
+#include <errno.h>
+
+#include <atomic>
+
+#include "preload/thread_state.h"
+#include "preload/trace_writer.h"
+
+namespace memtrace::preload {
+
+enum class TracerState : int { kUninitialized, kInitializing, kReady, kDisabled };
+extern std::atomic<TracerState> tracer_state;
+
+// Runs once, on the first hooked call or in the constructor, whichever comes first. Returns true if
+// the tracer is ready.
+bool InitializeTracer();
+
+class HookScope {
+ public:
+  HookScope() : thread_(thread_state) {
+    if (thread_.depth) return;
+    thread_.depth = 1;
+    if (tracer_state.load(std::memory_order_acquire) == TracerState::kReady || InitializeTracer()) {
+      active_ = true;
+    } else {
+      thread_.depth = 0;
+    }
+  }
+  ~HookScope() {
+    if (active_) thread_.depth = 0;
+  }
+  HookScope(const HookScope&) = delete;
+  HookScope& operator=(const HookScope&) = delete;
+
+  // False when this call must only be forwarded: nested, re-entered, or the tracer is off.
+  bool active() const { return active_; }
+
+  // Records `record`, leaving errno as the real function set it.
+  void Emit(const format::Record& record) {
+    int saved = errno;
+    Append(thread_, record);
+    errno = saved;
+  }
+
+ private:
+  ThreadState& thread_;
+  bool active_ = false;
+};
+
+}  // namespace memtrace::preload

@@ -1,0 +1,173 @@
+// Start and end of tracing in a process: lazy initialization on the first hooked call, the trace
+// header, fork children, and the records that say how the process ended.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "preload/brk_watch.h"
+#include "preload/chunk_inspector.h"
+#include "preload/export.h"
+#include "preload/hook_guard.h"
+#include "preload/real_functions.h"
+
+extern char** environ;
+
+namespace memtrace::preload {
+
+std::atomic<TracerState> tracer_state{TracerState::kUninitialized};
+std::atomic<uint64_t> known_break{0};
+bool chunk_headers_readable = false;
+
+namespace {
+
+const char* allocator_path = "";
+bool malloc_shadowed = false;
+int exit_status = -1;  // set by the exit() hook; unknown when main returns
+
+void CopyText(char* out, size_t size, const char* text) {
+  size_t i = 0;
+  for (; text[i] && i + 1 < size; ++i) out[i] = text[i];
+  out[i] = 0;
+}
+
+// Reads a small /proc file into `out` (NUL-terminated); returns the byte count.
+size_t ReadProcFile(const char* path, char* out, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  size_t total = 0;
+  while (total + 1 < size) {
+    ssize_t n = read(fd, out + total, size - 1 - total);
+    if (n <= 0) break;
+    total += static_cast<size_t>(n);
+  }
+  close(fd);
+  out[total] = 0;
+  return total;
+}
+
+void WriteError(const char* what, const char* path) {
+  const char* parts[] = {"memtrace: ", what, " ", path, "; this process is not traced\n"};
+  for (const char* part : parts) {
+    ssize_t ignored = write(2, part, strlen(part));
+    (void)ignored;
+  }
+}
+
+void EmitEnvironment(ThreadState& thread) {
+  for (char** entry = environ; entry && *entry; ++entry) {
+    const char* text = *entry;
+    if (strncmp(text, "GLIBC_TUNABLES=", 15) != 0 && strncmp(text, "MALLOC_", 7) != 0) continue;
+    format::Record record;
+    record.kind = format::RecordKind::kEnvironment;
+    record.timestamp = NowNanoseconds();
+    record.bytes = reinterpret_cast<const uint8_t*>(text);
+    record.byte_count = static_cast<uint32_t>(strnlen(text, format::kMaxMetaBytes));
+    Append(thread, record);
+  }
+}
+
+// Fills what the writer does not know about the process and records the environment that changes
+// malloc's behaviour.
+void DescribeProcess(format::FileHeader* header) {
+  header->flags |= chunk_headers_readable ? format::kHeaderGlibcAllocator : format::kHeaderForeignAllocator;
+  if (malloc_shadowed) header->flags |= format::kHeaderMallocShadowed;
+  CopyText(header->allocator, sizeof header->allocator, allocator_path);
+  ssize_t n = readlink("/proc/self/exe", header->program, sizeof header->program - 1);
+  header->program[n > 0 ? n : 0] = 0;
+  size_t length = ReadProcFile("/proc/self/cmdline", header->command_line, sizeof header->command_line);
+  for (size_t i = 0; i + 1 < length; ++i) {
+    if (header->command_line[i] == 0) header->command_line[i] = ' ';
+  }
+  uint64_t current = CurrentBreak();
+  if (!current) {
+    real.sbrk(0);  // makes libc look the break up now, as its first malloc would anyway
+    current = CurrentBreak();
+  }
+  header->initial_break = current;
+  known_break.store(current, std::memory_order_relaxed);
+  EmitEnvironment(thread_state);
+}
+
+void AfterForkInChild() {
+  // Only this thread exists now; its state still names the parent's chunk until Append sees the
+  // new generation.
+  if (tracer_state.load(std::memory_order_acquire) != TracerState::kReady) return;
+  ++thread_state.depth;
+  if (format::FileHeader* header = ReopenAfterFork()) {
+    DescribeProcess(header);
+  } else {
+    tracer_state.store(TracerState::kDisabled, std::memory_order_release);
+  }
+  --thread_state.depth;
+}
+
+void EmitEnd(format::EndReason reason, int status) {
+  HookScope scope;
+  if (!scope.active()) return;
+  format::Record record;
+  record.kind = format::RecordKind::kProcessEnd;
+  record.timestamp = NowNanoseconds();
+  record.param = static_cast<int64_t>(reason);
+  record.result = status;
+  scope.Emit(record);
+}
+
+__attribute__((constructor)) void InitializeEarly() {
+  HookScope scope;  // initializes the tracer if no hook did yet
+}
+
+__attribute__((destructor)) void RecordExit() { EmitEnd(format::EndReason::kExit, exit_status); }
+
+}  // namespace
+
+bool InitializeTracer() {
+  TracerState expected = TracerState::kUninitialized;
+  if (!tracer_state.compare_exchange_strong(expected, TracerState::kInitializing)) {
+    return expected == TracerState::kReady;
+  }
+  allocator_path = ResolveRealFunctions();
+  chunk_headers_readable = RealMallocIsGlibc();
+  malloc_shadowed = MallocDefinedBeforeUs();
+  format::FileHeader* header = OpenTrace();
+  if (!header) {
+    WriteError("cannot create the trace file", TracePath());
+    tracer_state.store(TracerState::kDisabled, std::memory_order_release);
+    return false;
+  }
+  DescribeProcess(header);
+  pthread_atfork(nullptr, nullptr, AfterForkInChild);
+  tracer_state.store(TracerState::kReady, std::memory_order_release);
+  return true;
+}
+
+}  // namespace memtrace::preload
+
+using namespace memtrace::preload;
+
+extern "C" {
+
+MEMTRACE_EXPORT void exit(int status) {
+  exit_status = status;
+  if (!real.exit) ResolveRealFunctions();
+  real.exit(status);
+  __builtin_unreachable();
+}
+
+MEMTRACE_EXPORT void _exit(int status) {
+  EmitEnd(memtrace::format::EndReason::kUnderscoreExit, status);
+  if (real._exit) real._exit(status);
+  syscall(SYS_exit_group, status);
+  __builtin_unreachable();
+}
+
+MEMTRACE_EXPORT void _Exit(int status) {
+  EmitEnd(memtrace::format::EndReason::kUnderscoreExit, status);
+  if (real._Exit) real._Exit(status);
+  syscall(SYS_exit_group, status);
+  __builtin_unreachable();
+}
+
+}  // extern "C"

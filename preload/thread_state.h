@@ -1,0 +1,31 @@
+// Per-thread state of the preload: the re-entry depth, the cached tid and the thread's current chunk.
+//
+// Concurrency contract: each thread touches only its own ThreadState, so no field needs atomics. The
+// variable is initial-exec TLS (a fixed offset from the thread pointer, no __tls_get_addr, which could
+// allocate) and plain data, so it exists and is zero in every thread before its first instruction.
+// A signal handler that allocates while a hook of the same thread is running sees depth > 0 and passes
+// straight through, so a hook never re-enters the writer.
+#pragma once
+
+#include <cstdint>
+
+#include "format/record_codec.h"
+#include "format/trace_layout.h"
+
+namespace memtrace::preload {
+
+struct ThreadState {
+  uint32_t depth = 0;       // > 0 while a hook (or memtrace itself) runs on this thread
+  uint32_t tid = 0;         // cached gettid(); 0 until first needed
+  uint32_t generation = 0;  // the trace generation `tid` and the chunk below belong to (bumped by fork)
+  uint32_t pad = 0;
+  format::ChunkHeader* chunk = nullptr;  // the chunk being filled, or null
+  uint8_t* cursor = nullptr;             // next free byte of the chunk
+  uint8_t* limit = nullptr;              // end of the chunk
+  format::DeltaState deltas;
+  uint64_t dropped = 0;  // calls passed through unrecorded since the last kDropped record
+};
+
+extern __thread ThreadState thread_state __attribute__((tls_model("initial-exec")));
+
+}  // namespace memtrace::preload

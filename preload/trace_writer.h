@@ -1,0 +1,35 @@
+// The writer: owns the trace file and appends records to the calling thread's chunk.
+//
+// Concurrency contract: Append is lock-free and needs no syscall on the hot path; a thread writes only
+// into its own chunk. Taking a new chunk is one atomic increment of FileHeader::chunks_allocated plus
+// a fallocate (and, once per 4 MiB segment, an mmap published with a compare-and-swap), all
+// async-signal-safe. OpenTrace and ReopenAfterFork run while no other thread of the process can write.
+#pragma once
+
+#include <cstdint>
+
+#include "format/record_codec.h"
+#include "format/trace_layout.h"
+#include "preload/thread_state.h"
+
+namespace memtrace::preload {
+
+// Creates the trace file (MEMTRACE_OUTPUT, %p = pid, %e = program name; default
+// memtrace.PROGRAM.PID.mtr) and maps its header. Returns the header, or null if no file could be made.
+format::FileHeader* OpenTrace();
+
+// In a fork child: forget the parent's file and start a trace of our own.
+format::FileHeader* ReopenAfterFork();
+
+// Appends `record` to the calling thread's chunk; counts it as dropped if the trace cannot grow.
+void Append(ThreadState& thread, const format::Record& record);
+
+// The trace's path (empty before OpenTrace).
+const char* TracePath();
+
+uint64_t NowNanoseconds();
+
+// Raw syscalls: the writer must not depend on functions the program may have wrapped or broken.
+uint32_t CurrentTid();
+
+}  // namespace memtrace::preload

@@ -1,0 +1,1 @@
+# memtrace_e2e_test(module_name)

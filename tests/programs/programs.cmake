@@ -1,0 +1,1 @@
+# memtrace_test_program(NAME SOURCES ...)

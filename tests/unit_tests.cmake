@@ -1,0 +1,1 @@
+# Unit tests: memtrace_unit_test(NAME SOURCES ... LIBRARIES ...)
