@@ -39,7 +39,8 @@ std::vector<LeakGroup> GroupLeaks(const HeapState& heap) {
   return sorted;
 }
 
-void PrintLeaksText(std::FILE* out, const TraceInfo& info, const HeapState& heap, const std::vector<LeakGroup>& groups) {
+void PrintLeaksText(std::FILE* out, const TraceInfo& info, const HeapState& heap, const std::vector<LeakGroup>& groups,
+                    const StackStore& stacks, Symbolizer& symbolizer) {
   if (!info.complete()) {
     fmt::print(out, "note: the trace is incomplete ({}); blocks still live at its end are listed\n",
                info.EndDescription());
@@ -54,13 +55,18 @@ void PrintLeaksText(std::FILE* out, const TraceInfo& info, const HeapState& heap
   for (const LeakGroup& g : groups) {
     std::string call = g.size || !g.stack_id ? fmt::format("{}({})", format::NameOf(g.kind), g.size)
                                              : std::string(format::NameOf(g.kind));
-    fmt::print(out, "{} bytes in {} blocks: {} [{}]\n", g.bytes, g.blocks, call, VerdictName(g.verdict));
-    fmt::print(out, "   first at {}, thread {}, {} s into the run\n\n", Hex(g.first_address), g.first_tid,
+    fmt::print(out, "{} bytes in {} blocks are still allocated at exit [{}]\n", g.bytes, g.blocks, VerdictName(g.verdict));
+    fmt::print(out, "   at {}\n", call);
+    for (const SymbolizedFrame& frame : SymbolizeStack(symbolizer, stacks.Frames(g.stack_id))) {
+      fmt::print(out, "   by {}: {}{}\n", Hex(frame.address), Symbolizer::Describe(frame), frame.inlined ? " [inlined]" : "");
+    }
+    fmt::print(out, "   first block {}, thread {}, {} s into the run\n\n", Hex(g.first_address), g.first_tid,
                Seconds(g.first_timestamp - start));
   }
 }
 
-void PrintLeaksJson(std::FILE* out, const TraceInfo& info, const HeapState& heap, const std::vector<LeakGroup>& groups) {
+void PrintLeaksJson(std::FILE* out, const TraceInfo& info, const HeapState& heap, const std::vector<LeakGroup>& groups,
+                    const StackStore& stacks, Symbolizer& symbolizer) {
   JsonWriter json(out);
   json.BeginObject();
   json.Field("complete", info.complete());
@@ -75,7 +81,18 @@ void PrintLeaksJson(std::FILE* out, const TraceInfo& info, const HeapState& heap
         .Field("first_address", g.first_address)
         .Field("first_tid", g.first_tid)
         .Field("stack_id", g.stack_id);
-    json.BeginArray("stack").EndArray();
+    json.BeginArray("stack");
+    for (const SymbolizedFrame& frame : SymbolizeStack(symbolizer, stacks.Frames(g.stack_id))) {
+      json.BeginObject()
+          .Field("function", frame.function)
+          .Field("file", frame.file)
+          .Field("line", frame.line)
+          .Field("module", frame.module)
+          .Field("address", frame.address)
+          .Field("inlined", frame.inlined)
+          .EndObject();
+    }
+    json.EndArray();
     json.EndObject();
   }
   json.EndArray();

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "analyzer/heap_state.h"
+#include "analyzer/stack_store.h"
+#include "analyzer/symbolizer.h"
 #include "analyzer/trace_pass.h"
 
 namespace memtrace::analyzer {
@@ -26,7 +28,10 @@ struct LeakGroup {
 // Groups the live blocks of `heap`, largest total first (ties: more blocks first).
 std::vector<LeakGroup> GroupLeaks(const HeapState& heap);
 
-void PrintLeaksText(std::FILE* out, const TraceInfo& info, const HeapState& heap, const std::vector<LeakGroup>& groups);
-void PrintLeaksJson(std::FILE* out, const TraceInfo& info, const HeapState& heap, const std::vector<LeakGroup>& groups);
+// Stacks are symbolized through `stacks` and `symbolizer`.
+void PrintLeaksText(std::FILE* out, const TraceInfo& info, const HeapState& heap, const std::vector<LeakGroup>& groups,
+                    const StackStore& stacks, Symbolizer& symbolizer);
+void PrintLeaksJson(std::FILE* out, const TraceInfo& info, const HeapState& heap, const std::vector<LeakGroup>& groups,
+                    const StackStore& stacks, Symbolizer& symbolizer);
 
 }  // namespace memtrace::analyzer

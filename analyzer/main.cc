@@ -7,6 +7,8 @@
 #include "analyzer/calls_report.h"
 #include "analyzer/leak_report.h"
 #include "analyzer/run_command.h"
+#include "analyzer/stack_store.h"
+#include "analyzer/symbolizer.h"
 #include "analyzer/trace_pass.h"
 #include "analyzer/trace_summary.h"
 
@@ -50,11 +52,13 @@ int Break(const TraceArguments& args) {
 
 int Leaks(const TraceArguments& args) {
   TraceSummary summary;
+  StackStore stacks;
   TraceInfo info;
-  if (!ReadTrace(args.path, {&summary}, &info)) return 1;
+  if (!ReadTrace(args.path, {&summary, &stacks}, &info)) return 1;
   std::vector<LeakGroup> groups = GroupLeaks(summary.heap());
-  args.json ? PrintLeaksJson(stdout, info, summary.heap(), groups)
-            : PrintLeaksText(stdout, info, summary.heap(), groups);
+  Symbolizer symbolizer(stacks.modules());
+  args.json ? PrintLeaksJson(stdout, info, summary.heap(), groups, stacks, symbolizer)
+            : PrintLeaksText(stdout, info, summary.heap(), groups, stacks, symbolizer);
   return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include <atomic>
 
+#include "preload/stack_capture.h"
 #include "preload/thread_state.h"
 #include "preload/trace_writer.h"
 
@@ -16,6 +17,7 @@ namespace memtrace::preload {
 
 enum class TracerState : int { kUninitialized, kInitializing, kReady, kDisabled };
 extern std::atomic<TracerState> tracer_state;
+extern bool stacks_enabled;  // set once by InitializeTracer
 
 // Runs once, on the first hooked call or in the constructor, whichever comes first. Returns true if
 // the tracer is ready.
@@ -41,9 +43,20 @@ class HookScope {
   // False when this call must only be forwarded: nested, re-entered, or the tracer is off.
   bool active() const { return active_; }
 
-  // Records `record`, leaving errno as the real function set it.
-  void Emit(const format::Record& record) {
+  // Records `record` with the caller's stack (captured once per hooked call), leaving errno as the
+  // real function set it.
+  void Emit(format::Record& record) {
     int saved = errno;
+    if (stacks_enabled && !format::IsMeta(record.kind)) {
+      if (!stack_captured_) {
+        stack_id_ = CaptureStack(thread_, record.timestamp);
+        stack_captured_ = true;
+      }
+      if (stack_id_) {
+        record.flags |= format::kFlagHasStack;
+        record.stack_id = stack_id_;
+      }
+    }
     Append(thread_, record);
     errno = saved;
   }
@@ -51,6 +64,8 @@ class HookScope {
  private:
   ThreadState& thread_;
   bool active_ = false;
+  bool stack_captured_ = false;
+  uint32_t stack_id_ = 0;
 };
 
 }  // namespace memtrace::preload

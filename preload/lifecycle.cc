@@ -20,6 +20,7 @@ namespace memtrace::preload {
 std::atomic<TracerState> tracer_state{TracerState::kUninitialized};
 std::atomic<uint64_t> known_break{0};
 bool chunk_headers_readable = false;
+bool stacks_enabled = false;
 
 namespace {
 
@@ -74,6 +75,7 @@ void EmitEnvironment(ThreadState& thread) {
 void DescribeProcess(format::FileHeader* header) {
   header->flags |= chunk_headers_readable ? format::kHeaderGlibcAllocator : format::kHeaderForeignAllocator;
   if (malloc_shadowed) header->flags |= format::kHeaderMallocShadowed;
+  if (stacks_enabled) header->flags |= format::kHeaderStacks;
   CopyText(header->allocator, sizeof header->allocator, allocator_path);
   ssize_t n = readlink("/proc/self/exe", header->program, sizeof header->program - 1);
   header->program[n > 0 ? n : 0] = 0;
@@ -89,6 +91,7 @@ void DescribeProcess(format::FileHeader* header) {
   header->initial_break = current;
   known_break.store(current, std::memory_order_relaxed);
   EmitEnvironment(thread_state);
+  EmitModules(thread_state);
 }
 
 void AfterForkInChild() {
@@ -97,6 +100,7 @@ void AfterForkInChild() {
   if (tracer_state.load(std::memory_order_acquire) != TracerState::kReady) return;
   ++thread_state.depth;
   if (format::FileHeader* header = ReopenAfterFork()) {
+    stacks_enabled = stacks_enabled && InitializeStackCapture(/*after_fork=*/true);
     DescribeProcess(header);
   } else {
     tracer_state.store(TracerState::kDisabled, std::memory_order_release);
@@ -107,6 +111,7 @@ void AfterForkInChild() {
 void EmitEnd(format::EndReason reason, int status) {
   HookScope scope;
   if (!scope.active()) return;
+  EmitModules(thread_state);  // libraries loaded since start-up, for symbolizing their stacks
   format::Record record;
   record.kind = format::RecordKind::kProcessEnd;
   record.timestamp = NowNanoseconds();
@@ -131,6 +136,7 @@ bool InitializeTracer() {
   allocator_path = ResolveRealFunctions();
   chunk_headers_readable = RealMallocIsGlibc();
   malloc_shadowed = MallocDefinedBeforeUs();
+  stacks_enabled = InitializeStackCapture(/*after_fork=*/false);
   format::FileHeader* header = OpenTrace();
   if (!header) {
     WriteError("cannot create the trace file", TracePath());

@@ -256,7 +256,17 @@ FileHeader* ReopenAfterFork() {
   return OpenTrace();
 }
 
-void Append(ThreadState& thread, const format::Record& record) {
+void Append(ThreadState& thread, const format::Record& given) {
+  // Records of one thread must not go back in time (deltas are unsigned); a record stamped before the
+  // thread's last one (a stack first seen by a realloc's release half) is moved up to it.
+  format::Record clamped;
+  const format::Record* chosen = &given;
+  if (given.timestamp < thread.deltas.last_timestamp && thread.chunk) {
+    clamped = given;
+    clamped.timestamp = thread.deltas.last_timestamp;
+    chosen = &clamped;
+  }
+  const format::Record& record = *chosen;
   uint32_t current = generation.load(std::memory_order_relaxed);
   if (thread.generation != current) {
     // First record of this thread, or of the fork child this thread now lives in.

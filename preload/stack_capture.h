@@ -1,0 +1,27 @@
+// Call stacks for events: unwound in the hook with libunwind's cached fast path (unw_backtrace),
+// deduplicated in process, written once per distinct stack. Symbolization happens offline; the trace
+// carries the module list (path, load base, build id) for it.
+//
+// libunwind is dlopen'ed RTLD_LOCAL rather than linked: its exported backtrace() and _Unwind_* must not
+// take the place of glibc's and libgcc's in the traced program.
+//
+// Environment: MEMTRACE_STACKS=0 turns stacks off; MEMTRACE_STACK_DEPTH (default 64) caps the frames.
+#pragma once
+
+#include <cstdint>
+
+#include "preload/thread_state.h"
+
+namespace memtrace::preload {
+
+// Called once during initialization (and in a fork child). Returns true if stacks will be recorded.
+bool InitializeStackCapture(bool after_fork);
+
+// The id of the calling code's stack (0: stacks off or unavailable), writing its frames to the trace
+// the first time it is seen. `timestamp` stamps that record.
+uint32_t CaptureStack(ThreadState& thread, uint64_t timestamp);
+
+// Writes one module record per loaded object (executable, libraries, vdso).
+void EmitModules(ThreadState& thread);
+
+}  // namespace memtrace::preload

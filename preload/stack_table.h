@@ -1,0 +1,25 @@
+// In-process deduplication of call stacks: each distinct stack gets a small id, and only the first
+// occurrence writes its frames into the trace; later events carry just the id.
+//
+// Concurrency contract: lock-free open addressing over a fixed table of (hash, id) slots. A thread
+// claims an empty slot with a compare-and-swap on the hash, then publishes the id; a thread that
+// finds the hash waits (boundedly) for the id. Signal handlers never reach here (hooks re-entered from
+// a handler pass through). Two different stacks with the same 64-bit hash share an id; at 2^20 stacks
+// the chance of that is about 3e-8.
+#pragma once
+
+#include <cstdint>
+
+namespace memtrace::preload {
+
+struct StackLookup {
+  uint32_t id;    // 0: no id could be had (table full); record the event without a stack
+  bool is_new;    // the caller must write the stack's frames into the trace
+};
+
+// Maps the table (once, at start-up; again in a fork child, whose trace starts with no stacks).
+bool ResetStackTable();
+
+StackLookup LookUpStack(const uint64_t* frames, uint32_t count);
+
+}  // namespace memtrace::preload
