@@ -50,6 +50,30 @@ inline bool IsResizeInPlace(const Event& e) {
          e.old_address == e.address;
 }
 
+// Which release a block's allocation calls for: free for the malloc family, the matching delete for
+// each operator new. Releasing with another family is undefined behaviour the report points out.
+enum class Family : uint8_t { kMalloc, kNew, kNewArray, kNewAligned, kNewArrayAligned };
+
+inline Family AllocationFamily(RecordKind kind) {
+  switch (kind) {
+    case RecordKind::kNew: return Family::kNew;
+    case RecordKind::kNewArray: return Family::kNewArray;
+    case RecordKind::kNewAligned: return Family::kNewAligned;
+    case RecordKind::kNewArrayAligned: return Family::kNewArrayAligned;
+    default: return Family::kMalloc;
+  }
+}
+
+inline Family ReleaseFamily(RecordKind kind) {
+  switch (kind) {
+    case RecordKind::kDelete: return Family::kNew;
+    case RecordKind::kDeleteArray: return Family::kNewArray;
+    case RecordKind::kDeleteAligned: return Family::kNewAligned;
+    case RecordKind::kDeleteArrayAligned: return Family::kNewArrayAligned;
+    default: return Family::kMalloc;
+  }
+}
+
 // The mapping an mmapped chunk lives in: [base, base + length).
 inline uint64_t MappingBase(const Event& e) { return e.address - 16 - e.chunk_offset; }
 inline uint64_t MappingLength(const Event& e) { return e.chunk_offset + e.chunk_size; }

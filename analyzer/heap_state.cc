@@ -23,6 +23,13 @@ void HeapState::Apply(const Event& e) {
       ++unknown_releases_;
       return;
     }
+    if (e.kind != RecordKind::kReallocRelease && AllocationFamily(it->second.kind) != ReleaseFamily(e.kind)) {
+      ++mismatched_releases_;
+      constexpr size_t kExamplesKept = 16;
+      if (mismatch_examples_.size() < kExamplesKept) {
+        mismatch_examples_.push_back({e.address, it->second, e.kind, e.tid, e.stack_id});
+      }
+    }
     live_bytes_ -= it->second.size;
     live_.erase(it);
     return;

@@ -5,6 +5,7 @@
 #include <absl/container/flat_hash_map.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "analyzer/event_facts.h"
 
@@ -17,6 +18,15 @@ struct LiveBlock {
   uint32_t stack_id = 0;
   RecordKind kind = RecordKind::kMalloc;
   Verdict verdict = Verdict::kUnknown;
+};
+
+// A block released by a function of another family than the one that allocated it.
+struct MismatchedRelease {
+  uint64_t address = 0;
+  LiveBlock block;  // as it was allocated
+  RecordKind release = RecordKind::kFree;
+  uint32_t release_tid = 0;
+  uint32_t release_stack_id = 0;
 };
 
 class HeapState {
@@ -32,6 +42,9 @@ class HeapState {
   uint64_t double_allocations() const { return double_allocations_; }
   // A release of an address the trace never handed out (allocated before tracing began, or invalid).
   uint64_t unknown_releases() const { return unknown_releases_; }
+  uint64_t mismatched_releases() const { return mismatched_releases_; }
+  // The first few mismatches, for reports.
+  const std::vector<MismatchedRelease>& mismatch_examples() const { return mismatch_examples_; }
 
  private:
   void Insert(uint64_t address, const LiveBlock& block);
@@ -42,6 +55,8 @@ class HeapState {
   uint64_t allocated_bytes_ = 0;
   uint64_t double_allocations_ = 0;
   uint64_t unknown_releases_ = 0;
+  uint64_t mismatched_releases_ = 0;
+  std::vector<MismatchedRelease> mismatch_examples_;
 };
 
 }  // namespace memtrace::analyzer

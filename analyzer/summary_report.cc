@@ -15,7 +15,10 @@ constexpr RecordKind kListedCalls[] = {
     RecordKind::kPosixMemalign, RecordKind::kAlignedAlloc, RecordKind::kMemalign, RecordKind::kValloc,
     RecordKind::kPvalloc,       RecordKind::kReallocArray, RecordKind::kMmap,     RecordKind::kMunmap,
     RecordKind::kBrk,           RecordKind::kSbrk,         RecordKind::kMremap,   RecordKind::kMprotect,
-    RecordKind::kMadvise,       RecordKind::kMallopt,      RecordKind::kMallocTrim};
+    RecordKind::kMadvise,       RecordKind::kMallopt,      RecordKind::kMallocTrim,
+    RecordKind::kNew,           RecordKind::kNewArray,     RecordKind::kNewAligned, RecordKind::kNewArrayAligned,
+    RecordKind::kDelete,        RecordKind::kDeleteArray,  RecordKind::kDeleteAligned,
+    RecordKind::kDeleteArrayAligned};
 
 uint64_t LeakedBytes(const HeapState& heap) { return heap.live_bytes(); }
 
@@ -52,6 +55,12 @@ void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary&
              HumanDelta(static_cast<int64_t>(brk.peak() - brk.initial())), brk.moves().size());
   fmt::print(out, "  at exit    {} blocks ({}) still allocated{}\n", s.heap().live().size(),
              HumanBytes(LeakedBytes(s.heap())), s.heap().live().empty() ? "" : ": see `memtrace leaks`");
+  if (s.heap().mismatched_releases()) {
+    const MismatchedRelease& first = s.heap().mismatch_examples().front();
+    fmt::print(out, "  warning    {} blocks released by the wrong function (first: {} block at {} released by {})\n",
+               s.heap().mismatched_releases(), format::NameOf(first.block.kind), Hex(first.address),
+               format::NameOf(first.release));
+  }
   if (s.heap().double_allocations()) {
     fmt::print(out, "  warning    {} addresses were handed out twice without a release\n", s.heap().double_allocations());
   }
@@ -105,6 +114,7 @@ void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary&
   json.BeginObject("consistency")
       .Field("double_allocations", s.heap().double_allocations())
       .Field("unknown_releases", s.heap().unknown_releases())
+      .Field("mismatched_releases", s.heap().mismatched_releases())
       .EndObject();
   json.EndObject();
 }
