@@ -5,6 +5,7 @@
 
 #include "analyzer/brk_report.h"
 #include "analyzer/calls_report.h"
+#include "analyzer/leak_classes.h"
 #include "analyzer/leak_report.h"
 #include "analyzer/run_command.h"
 #include "analyzer/stack_store.h"
@@ -50,15 +51,34 @@ int Break(const TraceArguments& args) {
   return 0;
 }
 
-int Leaks(const TraceArguments& args) {
+struct LeakArguments : TraceArguments {
+  std::string show = "definite,indirect";
+  std::string fail_on;
+};
+
+// Exit code when --fail-on finds leaks of a named class (distinct from 1, an unreadable trace).
+constexpr int kLeaksFound = 3;
+
+int Leaks(const LeakArguments& args) {
+  LeakPrintOptions options;
+  std::vector<LeakClass> fail_on;
+  std::string error;
+  if (!ParseLeakClasses(args.show, &options.show, &error) || !ParseLeakClasses(args.fail_on, &fail_on, &error)) {
+    fmt::print(stderr, "memtrace: error: {}\n", error);
+    return 2;
+  }
   TraceSummary summary;
   StackStore stacks;
+  LeakClasses classes;
   TraceInfo info;
-  if (!ReadTrace(args.path, {&summary, &stacks}, &info)) return 1;
-  std::vector<LeakGroup> groups = GroupLeaks(summary.heap());
+  if (!ReadTrace(args.path, {&summary, &stacks, &classes}, &info)) return 1;
+  LeakAnalysis leaks = AnalyzeLeaks(summary.heap(), classes);
   Symbolizer symbolizer(stacks.modules());
-  args.json ? PrintLeaksJson(stdout, info, summary.heap(), groups, stacks, symbolizer)
-            : PrintLeaksText(stdout, info, summary.heap(), groups, stacks, symbolizer);
+  args.json ? PrintLeaksJson(stdout, info, leaks, classes, options, stacks, symbolizer)
+            : PrintLeaksText(stdout, info, leaks, classes, options, stacks, symbolizer);
+  for (LeakClass c : fail_on) {
+    if (leaks.Totals(c).blocks) return kLeaksFound;
+  }
   return 0;
 }
 
@@ -77,11 +97,15 @@ int main(int argc, char** argv) {
   run->add_flag("--json", run_options.json, "print the closing summary as JSON");
   run->add_option("command", run_options.command, "-- PROG ARGS...")->required();
 
-  TraceArguments summary_args, calls_args, brk_args, leaks_args;
+  TraceArguments summary_args, calls_args, brk_args;
+  LeakArguments leaks_args;
   CLI::App* summary = AddTraceCommand(app, "summary", "calls, heap/mmap verdicts, break, leaks at a glance", summary_args);
   CLI::App* calls = AddTraceCommand(app, "calls", "every call: thread, kind, size, result, heap/mmap verdict, break move", calls_args);
   CLI::App* brk = AddTraceCommand(app, "brk", "the program-break timeline and the call behind each move", brk_args);
-  CLI::App* leaks = AddTraceCommand(app, "leaks", "blocks still allocated at exit, grouped, largest first", leaks_args);
+  CLI::App* leaks = AddTraceCommand(app, "leaks", "blocks still allocated at exit, by class and stack, largest first", leaks_args);
+  leaks->add_option("--show", leaks_args.show, "classes to list: definite,indirect,possible,reachable or all")
+      ->capture_default_str();
+  leaks->add_option("--fail-on", leaks_args.fail_on, "exit 3 if leaks of these classes remain (e.g. definite)");
 
   try {
     app.parse(argc, argv);

@@ -22,7 +22,7 @@
 //     kBrk           addr old_address (requested break), s result
 //     kSbrk          s increment, addr address (the previous break, or all ones on failure)
 //     kMallopt       s param, s value, s result
-//     meta kinds     see EncodeMeta below
+//     meta kinds     see the kMeta case of EncodeRecord
 //   if kFlagChunkRead:  s chunk_size - ExpectedChunkSize(record), and if kFlagMmapped: chunk_offset
 //   if kFlagBrkMoved:   brk_before, s (brk_after - brk_before)
 //   if kFlagHasStack:   stack_id
@@ -142,10 +142,16 @@ inline uint8_t* PutBytes(uint8_t* out, const uint8_t* bytes, uint32_t count) {
   return out;
 }
 
+// On failure leaves *cursor alone, except for a string of legal length that runs past `end`: that record
+// was cut, so *cursor moves to `end` for DecodeRecord to report a truncation rather than corruption.
 inline bool GetBytes(const uint8_t** cursor, const uint8_t* end, const uint8_t** bytes, uint32_t* count) {
   uint64_t n;
   const uint8_t* p = *cursor;
-  if (!GetVarint(&p, end, &n) || n > kMaxMetaBytes || n > static_cast<uint64_t>(end - p)) return false;
+  if (!GetVarint(&p, end, &n) || n > kMaxMetaBytes) return false;
+  if (n > static_cast<uint64_t>(end - p)) {
+    *cursor = end;
+    return false;
+  }
   *bytes = p;
   *count = static_cast<uint32_t>(n);
   *cursor = p + n;
@@ -262,6 +268,14 @@ inline uint8_t* EncodeRecord(uint8_t* out, DeltaState& state, const Record& r) {
           return internal::PutBytes(out, r.bytes, r.byte_count);
         case RecordKind::kThreadStart:
           return PutVarint(out, r.tid);
+        case RecordKind::kLeakClass:
+          out = PutAddress(out, state, r.address);
+          out = PutVarint(out, static_cast<uint64_t>(r.param));
+          return PutVarint(out, r.size);
+        case RecordKind::kLeakScan:
+          out = PutVarint(out, r.count);
+          out = PutVarint(out, r.size);
+          return PutVarint(out, static_cast<uint64_t>(r.param));
         default:
           return out;
       }
@@ -383,6 +397,14 @@ inline DecodeStatus DecodeRecord(const uint8_t** cursor, const uint8_t* end, Del
         case RecordKind::kThreadStart:
           u(&v);
           r->tid = static_cast<uint32_t>(v);
+          break;
+        case RecordKind::kLeakClass:
+          a(&r->address), u(&v), u(&r->size);
+          r->param = static_cast<int64_t>(v);
+          break;
+        case RecordKind::kLeakScan:
+          u(&r->count), u(&r->size), u(&v);
+          r->param = static_cast<int64_t>(v);
           break;
         default:
           break;

@@ -66,7 +66,9 @@ enum class Shape : uint8_t {
   X(kProcessEnd, 102, "process-end")   /* how the process ended, status */                       \
   X(kDropped, 103, "dropped")          /* calls passed through unrecorded (re-entry from a signal) */ \
   X(kEnvironment, 104, "environment")  /* one NAME=VALUE string that changes malloc's behaviour */ \
-  X(kThreadStart, 105, "thread-start") /* parent tid */
+  X(kThreadStart, 105, "thread-start") /* parent tid */                                           \
+  X(kLeakClass, 106, "leak-class")     /* addr address, LeakClass, indirect bytes (definite leaders) */ \
+  X(kLeakScan, 107, "leak-scan")       /* blocks, root bytes scanned, duration ns */
 
 enum class RecordKind : uint8_t {
 #define MEMTRACE_ENUMERATOR(name, value, ...) name = value,
@@ -126,6 +128,14 @@ enum class EndReason : uint8_t {
   kUnderscoreExit,  // _exit/_Exit: no destructors
   kSignal,          // a fatal signal the preload saw
   kExec,            // the image was replaced by exec; the next trace continues the process
+};
+
+// What the exit-time pointer scan found for a block still allocated, in valgrind's four classes.
+enum class LeakClass : uint8_t {
+  kReachable = 1,  // a chain of start pointers from a root ("still reachable")
+  kPossible,       // reachable only through interior pointers ("possibly lost")
+  kIndirect,       // reachable only from definitely lost blocks ("indirectly lost")
+  kDefinite,       // no pointer to it at all ("definitely lost")
 };
 
 }  // namespace memtrace::format

@@ -11,6 +11,7 @@
 #include "preload/chunk_inspector.h"
 #include "preload/export.h"
 #include "preload/hook_guard.h"
+#include "preload/leak_scan.h"
 #include "preload/real_functions.h"
 
 extern char** environ;
@@ -27,6 +28,7 @@ namespace {
 const char* allocator_path = "";
 bool malloc_shadowed = false;
 int exit_status = -1;  // set by the exit() hook; unknown when main returns
+bool leak_scan_enabled = true;  // MEMTRACE_LEAK_SCAN=0 turns the exit-time scan off
 
 void CopyText(char* out, size_t size, const char* text) {
   size_t i = 0;
@@ -112,6 +114,7 @@ void EmitEnd(format::EndReason reason, int status) {
   HookScope scope;
   if (!scope.active()) return;
   EmitModules(thread_state);  // libraries loaded since start-up, for symbolizing their stacks
+  if (leak_scan_enabled) RunLeakScan(thread_state);
   format::Record record;
   record.kind = format::RecordKind::kProcessEnd;
   record.timestamp = NowNanoseconds();
@@ -137,6 +140,8 @@ bool InitializeTracer() {
   chunk_headers_readable = RealMallocIsGlibc();
   malloc_shadowed = MallocDefinedBeforeUs();
   stacks_enabled = InitializeStackCapture(/*after_fork=*/false);
+  const char* leak_scan = getenv("MEMTRACE_LEAK_SCAN");
+  leak_scan_enabled = !(leak_scan && strcmp(leak_scan, "0") == 0);
   format::FileHeader* header = OpenTrace();
   if (!header) {
     WriteError("cannot create the trace file", TracePath());

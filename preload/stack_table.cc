@@ -53,6 +53,11 @@ bool ResetStackTable() {
   return table != nullptr;
 }
 
+void StackTableRange(const void** begin, const void** end) {
+  *begin = table;
+  *end = table ? table + kSlots : nullptr;
+}
+
 StackLookup LookUpStack(const uint64_t* frames, uint32_t count) {
   if (!table) return {0, false};
   const uint64_t hash = HashFrames(frames, count);

@@ -20,6 +20,9 @@ struct StackLookup {
 // Maps the table (once, at start-up; again in a fork child, whose trace starts with no stacks).
 bool ResetStackTable();
 
+// The table's memory, which the leak scan must not take for a root.
+void StackTableRange(const void** begin, const void** end);
+
 StackLookup LookUpStack(const uint64_t* frames, uint32_t count);
 
 }  // namespace memtrace::preload

@@ -204,6 +204,27 @@ uint32_t CurrentTid() { return static_cast<uint32_t>(syscall(SYS_gettid)); }
 
 const char* TracePath() { return trace_path; }
 
+uint64_t TraceInode() { return static_cast<uint64_t>(trace_ino); }
+
+void ForEachChunk(void (*visit)(const format::ChunkHeader* chunk, void* context), void* context) {
+  if (!header) return;
+  // A chunk another thread has taken but not yet backed by the file would fault: stop at the file's end.
+  struct stat st;
+  int fd = CheckedFd();
+  if (fd < 0 || fstat(fd, &st) != 0) return;
+  uint64_t chunks = __atomic_load_n(&header->chunks_allocated, __ATOMIC_ACQUIRE);
+  for (uint64_t index = 0; index < chunks; ++index) {
+    if (format::ChunkOffset(format::kHeaderBytes, format::kDefaultChunkBytes, index + 1) >
+        static_cast<uint64_t>(st.st_size)) {
+      break;
+    }
+    uint8_t* base = segments[index / kChunksPerSegment].load(std::memory_order_acquire);
+    if (!base) continue;
+    auto* chunk = reinterpret_cast<const ChunkHeader*>(base + (index % kChunksPerSegment) * format::kDefaultChunkBytes);
+    if (__atomic_load_n(&chunk->magic, __ATOMIC_ACQUIRE) == format::kChunkMagic) visit(chunk, context);
+  }
+}
+
 FileHeader* OpenTrace() {
   const char* pattern = getenv("MEMTRACE_OUTPUT");
   ExpandPattern(pattern && *pattern ? pattern : "memtrace.%e.%p.mtr", trace_path, sizeof trace_path);

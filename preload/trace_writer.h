@@ -24,6 +24,13 @@ format::FileHeader* ReopenAfterFork();
 // Appends `record` to the calling thread's chunk; counts it as dropped if the trace cannot grow.
 void Append(ThreadState& thread, const format::Record& record);
 
+// Visits every chunk this process has taken so far, for the exit-time leak scan. Chunks other threads
+// are still filling are visited with what they had committed.
+void ForEachChunk(void (*visit)(const format::ChunkHeader* chunk, void* context), void* context);
+
+// The trace file's inode: /proc/self/maps lines with it are memtrace's own mappings.
+uint64_t TraceInode();
+
 // The trace's path (empty before OpenTrace).
 const char* TracePath();
 

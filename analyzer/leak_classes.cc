@@ -1,0 +1,73 @@
+#include "analyzer/leak_classes.h"
+
+#include <absl/strings/str_split.h>
+
+namespace memtrace::analyzer {
+
+namespace {
+
+constexpr LeakClass kAllClasses[] = {LeakClass::kDefinite, LeakClass::kIndirect, LeakClass::kPossible,
+                                     LeakClass::kReachable};
+
+}  // namespace
+
+void LeakClasses::Apply(const format::Event& e) {
+  if (e.kind == format::RecordKind::kLeakClass) {
+    auto leak_class = static_cast<LeakClass>(e.param);
+    if (leak_class < LeakClass::kReachable || leak_class > LeakClass::kDefinite) return;
+    verdicts_[e.address] = {leak_class, e.size};
+  } else if (e.kind == format::RecordKind::kLeakScan) {
+    scanned_ = true;
+    scan_duration_ns_ = static_cast<uint64_t>(e.param);
+    scanned_root_bytes_ = e.size;
+  }
+}
+
+std::optional<LeakVerdict> LeakClasses::VerdictAt(uint64_t address) const {
+  auto it = verdicts_.find(address);
+  if (it == verdicts_.end()) return std::nullopt;
+  return it->second;
+}
+
+const char* LeakClassKey(LeakClass leak_class) {
+  switch (leak_class) {
+    case LeakClass::kDefinite: return "definite";
+    case LeakClass::kIndirect: return "indirect";
+    case LeakClass::kPossible: return "possible";
+    case LeakClass::kReachable: return "reachable";
+  }
+  return "definite";
+}
+
+const char* LeakClassWording(LeakClass leak_class) {
+  switch (leak_class) {
+    case LeakClass::kDefinite: return "definitely lost";
+    case LeakClass::kIndirect: return "indirectly lost";
+    case LeakClass::kPossible: return "possibly lost";
+    case LeakClass::kReachable: return "still reachable";
+  }
+  return "definitely lost";
+}
+
+bool ParseLeakClasses(const std::string& text, std::vector<LeakClass>* classes, std::string* error) {
+  for (absl::string_view name : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    if (name == "all") {
+      classes->assign(std::begin(kAllClasses), std::end(kAllClasses));
+      continue;
+    }
+    bool known = false;
+    for (LeakClass leak_class : kAllClasses) {
+      if (name == LeakClassKey(leak_class)) {
+        classes->push_back(leak_class);
+        known = true;
+      }
+    }
+    if (!known) {
+      *error = "unknown leak class '" + std::string(name) + "' (use definite, indirect, possible, reachable, all)";
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace memtrace::analyzer
