@@ -1,7 +1,10 @@
 #include "preload/leak_scan.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -107,7 +110,70 @@ void ReplayChunk(const format::ChunkHeader* chunk, void* context) {
   });
 }
 
-// ---- 2. Marking, as valgrind's memcheck does it ----------------------------------------------------
+// ---- 2. Reading memory that other threads may unmap under us ----------------------------------------
+//
+// Other threads keep running during the scan and may free an mmapped block or unmap a stack we are
+// reading. The scan therefore copies memory through process_vm_readv, which reports EFAULT where a
+// plain load would crash the program, into a scratch window. Where that syscall is refused (seccomp)
+// and the process has a single thread, plain loads are safe and used instead.
+
+constexpr uint64_t kWindowBytes = 64 * 1024;
+
+struct SafeMemory {
+  uint64_t* window = nullptr;  // kWindowBytes of scratch, then a few words for block headers
+  uint64_t* header() { return window + kWindowBytes / 8; }
+  bool direct = false;         // plain loads (process_vm_readv unavailable, one thread)
+  bool usable = true;
+
+  // Copies up to `bytes` (<= kWindowBytes) from `address` to `to`; returns bytes copied (a prefix,
+  // ending at the first unreadable page).
+  uint64_t Copy(uint64_t* to, uint64_t address, uint64_t bytes) {
+    if (direct) {
+      const auto* source = reinterpret_cast<const uint64_t*>(address);
+      for (uint64_t i = 0; i < bytes / 8; ++i) to[i] = source[i];
+      return bytes & ~uint64_t{7};
+    }
+    iovec local{to, bytes};
+    iovec remote{reinterpret_cast<void*>(address), bytes};
+    long copied = syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0);
+    return copied > 0 ? static_cast<uint64_t>(copied) : 0;
+  }
+
+  // Calls visit(word) for every aligned 8-byte word of [begin, end) that can be read.
+  template <typename Visit>
+  void ForEachWord(uint64_t begin, uint64_t end, Visit visit) {
+    begin = (begin + 7) & ~uint64_t{7};
+    while (begin + 8 <= end) {
+      uint64_t want = end - begin < kWindowBytes ? end - begin : kWindowBytes;
+      uint64_t got = Copy(window, begin, want);
+      for (uint64_t i = 0; i < got / 8; ++i) visit(window[i]);
+      // An unreadable page: skip to the next one.
+      begin = got ? begin + (got & ~uint64_t{7}) : (begin + 4096) & ~uint64_t{4095};
+    }
+  }
+};
+
+// Decides how memory is read; returns false if it cannot be read safely at all.
+bool PrepareSafeMemory(SafeMemory& memory) {
+  memory.window = static_cast<uint64_t*>(MapScratch(kWindowBytes + 4096));
+  if (!memory.window) return false;
+  uint64_t probe = 0x6d656d7472616365;
+  iovec local{memory.window, 8};
+  iovec remote{&probe, 8};
+  if (syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0) == 8) return true;
+  // Refused: plain loads are only safe if no other thread can unmap anything meanwhile.
+  char status[4096];
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read(fd, status, sizeof status - 1) : -1;
+  if (fd >= 0) close(fd);
+  if (n <= 0) return false;
+  status[n] = 0;
+  const char* threads = strstr(status, "Threads:");
+  memory.direct = threads && atoi(threads + 8) == 1;
+  return memory.direct;
+}
+
+// ---- 3. Marking, as valgrind's memcheck does it ----------------------------------------------------
 
 enum State : uint8_t { kUnreached = 0, kReachable, kPossible, kIndirect, kDefinite };
 
@@ -121,6 +187,7 @@ struct Block {
 };
 
 struct Scanner {
+  SafeMemory* memory = nullptr;
   Block* blocks = nullptr;
   uint64_t count = 0;
   uint32_t* stack = nullptr;  // blocks waiting to have their contents scanned
@@ -144,9 +211,11 @@ struct Scanner {
   }
 
   // valgrind's heuristics for interior pointers that are really references to the whole block.
-  static bool LooksLikeStartPointer(const Block& b, uint64_t p) {
-    const uint64_t* words = reinterpret_cast<const uint64_t*>(b.start);
+  bool LooksLikeStartPointer(const Block& b, uint64_t p) {
     uint64_t offset = p - b.start;
+    if (offset != 8 && offset != 24) return false;
+    const uint64_t* words = memory->header();
+    if (memory->Copy(memory->header(), b.start, 16) != 16) return false;
     if (offset == 8 && b.size >= 8) {
       uint64_t first = words[0];
       if (first > 0 && b.size - 8 == first) return true;                            // length64
@@ -176,8 +245,7 @@ struct Scanner {
   }
 
   void ScanRange(uint64_t begin, uint64_t end, bool definite) {
-    begin = (begin + 7) & ~uint64_t{7};
-    for (uint64_t p = begin; p + 8 <= end; p += 8) Consider(*reinterpret_cast<const uint64_t*>(p), definite);
+    memory->ForEachWord(begin, end, [&](uint64_t word) { Consider(word, definite); });
   }
 
   void Drain() {
@@ -196,25 +264,23 @@ struct Scanner {
       stack[depth++] = static_cast<uint32_t>(leader);
       while (depth) {
         const Block& b = blocks[stack[--depth]];
-        uint64_t begin = (b.start + 7) & ~uint64_t{7};
-        for (uint64_t p = begin; p + 8 <= b.start + b.size; p += 8) {
-          int64_t index = BlockAt(*reinterpret_cast<const uint64_t*>(p));
-          if (index < 0) continue;
+        memory->ForEachWord(b.start, b.start + b.size, [&](uint64_t word) {
+          int64_t index = BlockAt(word);
+          if (index < 0 || static_cast<uint64_t>(index) == leader) return;
           Block& target = blocks[index];
-          if (target.state != kUnreached && !(target.state == kIndirect && target.clique != leader)) continue;
-          if (static_cast<uint64_t>(index) == leader) continue;
+          if (target.state != kUnreached && !(target.state == kIndirect && target.clique != leader)) return;
           if (target.state == kIndirect) blocks[target.clique].indirect_bytes -= target.size;
           target.state = kIndirect;
           target.clique = static_cast<uint32_t>(leader);
           blocks[leader].indirect_bytes += target.size;
           stack[depth++] = static_cast<uint32_t>(index);
-        }
+        });
       }
     }
   }
 };
 
-// ---- 3. Roots: every readable, writable mapping that is not heap, not memtrace's own -----------------
+// ---- 4. Roots: every readable, writable mapping that is not heap, not memtrace's own -----------------
 
 bool ParseHex(const char*& p, uint64_t* value) {
   uint64_t v = 0;
@@ -352,7 +418,14 @@ void RunLeakScan(ThreadState& thread) {
   exclusions.count = 1;
   uint64_t live = 0;
   for (uint64_t i = 0; i < slots; ++i) live += table.slots[i].address && table.slots[i].live;
+  SafeMemory memory;
+  if (!PrepareSafeMemory(memory)) {
+    UnmapScratch(memory.window, kWindowBytes + 4096);
+    UnmapScratch(table.slots, table_bytes);
+    return;  // no scan rather than a scan that could crash the program
+  }
   Scanner scanner;
+  scanner.memory = &memory;
   uint64_t blocks_bytes = (live + 1) * sizeof(Block);
   uint64_t stack_bytes = (2 * live + 2) * sizeof(uint32_t);
   scanner.blocks = static_cast<Block*>(MapScratch(blocks_bytes));
@@ -368,6 +441,7 @@ void RunLeakScan(ThreadState& thread) {
         {table.slots, reinterpret_cast<const char*>(table.slots) + table_bytes},
         {scanner.blocks, reinterpret_cast<const char*>(scanner.blocks) + blocks_bytes},
         {scanner.stack, reinterpret_cast<const char*>(scanner.stack) + stack_bytes},
+        {memory.window, reinterpret_cast<const char*>(memory.window) + kWindowBytes + 4096},
     };
     for (const auto& range : scratch) {
       exclusions.ranges[exclusions.count][0] = range[0];
@@ -401,6 +475,7 @@ void RunLeakScan(ThreadState& thread) {
   UnmapScratch(table.slots, table_bytes);
   UnmapScratch(scanner.blocks, blocks_bytes);
   UnmapScratch(scanner.stack, stack_bytes);
+  UnmapScratch(memory.window, kWindowBytes + 4096);
 }
 
 }  // namespace memtrace::preload
