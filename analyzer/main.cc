@@ -31,9 +31,12 @@ CLI::App* AddTraceCommand(CLI::App& app, const char* name, const char* descripti
 
 int Summary(const TraceArguments& args) {
   TraceSummary summary;
+  LeakClasses classes;
   TraceInfo info;
-  if (!ReadTrace(args.path, {&summary}, &info)) return 1;
-  args.json ? PrintSummaryJson(stdout, info, summary) : PrintSummaryText(stdout, info, summary);
+  if (!ReadTrace(args.path, {&summary, &classes}, &info)) return 1;
+  LeakAnalysis leaks = AnalyzeLeaks(summary.heap(), classes);
+  const LeakAnalysis* scanned = classes.scanned() ? &leaks : nullptr;
+  args.json ? PrintSummaryJson(stdout, info, summary, scanned) : PrintSummaryText(stdout, info, summary, scanned);
   return 0;
 }
 
@@ -86,7 +89,7 @@ int Leaks(const LeakArguments& args) {
 
 int main(int argc, char** argv) {
   CLI::App app{"memtrace: where does a program's memory go? Trace it, then ask."};
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);  // a missing command is reported below, a misspelt one by CLI11 by name
   app.set_version_flag("--version", "memtrace 0.1.0");
 
   RunOptions run_options;
@@ -126,5 +129,6 @@ int main(int argc, char** argv) {
   if (*calls) return Calls(calls_args);
   if (*brk) return Break(brk_args);
   if (*leaks) return Leaks(leaks_args);
+  fmt::print(stderr, "memtrace: error: no subcommand given (run, summary, calls, brk, leaks); see memtrace --help\n");
   return 2;
 }

@@ -14,6 +14,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "analyzer/leak_classes.h"
+#include "analyzer/leak_report.h"
 #include "analyzer/trace_pass.h"
 #include "analyzer/trace_summary.h"
 
@@ -189,13 +191,16 @@ int RunTraced(const RunOptions& options) {
     return exit_code ? exit_code : 2;
   }
   TraceSummary summary;
+  LeakClasses classes;
   TraceInfo info;
-  if (ReadTrace(traces.front(), {&summary}, &info)) {
+  if (ReadTrace(traces.front(), {&summary, &classes}, &info)) {
+    LeakAnalysis leaks = AnalyzeLeaks(summary.heap(), classes);
+    const LeakAnalysis* scanned = classes.scanned() ? &leaks : nullptr;
     if (options.json) {
-      PrintSummaryJson(stderr, info, summary);
+      PrintSummaryJson(stderr, info, summary, scanned);
     } else {
       fmt::print(stderr, "\n");
-      PrintSummaryText(stderr, info, summary);
+      PrintSummaryText(stderr, info, summary, scanned);
     }
   }
   if (traces.size() > 1 && !options.json) {

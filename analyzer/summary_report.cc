@@ -24,7 +24,7 @@ uint64_t LeakedBytes(const HeapState& heap) { return heap.live_bytes(); }
 
 }  // namespace
 
-void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary& s) {
+void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary& s, const LeakAnalysis* leaks) {
   const auto& h = info.header;
   fmt::print(out, "memtrace summary: {} (pid {})\n", h.command_line[0] ? h.command_line : h.program, h.pid);
   std::string status = info.exit_status >= 0 ? fmt::format(", status {}", info.exit_status) : "";
@@ -55,6 +55,14 @@ void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary&
              HumanDelta(static_cast<int64_t>(brk.peak() - brk.initial())), brk.moves().size());
   fmt::print(out, "  at exit    {} blocks ({}) still allocated{}\n", s.heap().live().size(),
              HumanBytes(LeakedBytes(s.heap())), s.heap().live().empty() ? "" : ": see `memtrace leaks`");
+  if (leaks && !s.heap().live().empty()) {
+    const LeakAnalysis& l = *leaks;
+    fmt::print(out, "  leaks      definitely lost {} in {}, indirectly {} in {}, possibly {} in {}, still reachable {} in {}\n",
+               HumanBytes(l.Totals(LeakClass::kDefinite).bytes), l.Totals(LeakClass::kDefinite).blocks,
+               HumanBytes(l.Totals(LeakClass::kIndirect).bytes), l.Totals(LeakClass::kIndirect).blocks,
+               HumanBytes(l.Totals(LeakClass::kPossible).bytes), l.Totals(LeakClass::kPossible).blocks,
+               HumanBytes(l.Totals(LeakClass::kReachable).bytes), l.Totals(LeakClass::kReachable).blocks);
+  }
   if (s.heap().mismatched_releases()) {
     const MismatchedRelease& first = s.heap().mismatch_examples().front();
     fmt::print(out, "  warning    {} blocks released by the wrong function (first: {} block at {} released by {})\n",
@@ -66,7 +74,7 @@ void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary&
   }
 }
 
-void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary& s) {
+void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary& s, const LeakAnalysis* leaks) {
   const auto& h = info.header;
   JsonWriter json(out);
   json.BeginObject();
@@ -109,8 +117,16 @@ void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary&
       .EndObject();
   json.BeginObject("leaks")
       .Field("blocks", static_cast<uint64_t>(s.heap().live().size()))
-      .Field("bytes", LeakedBytes(s.heap()))
-      .EndObject();
+      .Field("bytes", LeakedBytes(s.heap()));
+  if (leaks) {
+    for (LeakClass c : {LeakClass::kDefinite, LeakClass::kIndirect, LeakClass::kPossible, LeakClass::kReachable}) {
+      json.BeginObject(LeakClassKey(c))
+          .Field("bytes", leaks->Totals(c).bytes)
+          .Field("blocks", leaks->Totals(c).blocks)
+          .EndObject();
+    }
+  }
+  json.EndObject();
   json.BeginObject("consistency")
       .Field("double_allocations", s.heap().double_allocations())
       .Field("unknown_releases", s.heap().unknown_releases())

@@ -3,6 +3,7 @@
 namespace memtrace::analyzer {
 
 void TraceSummary::Apply(const Event& e) {
+  brk_->Apply(e);  // sees memtrace's own start-up move too, a meta record
   if (format::IsMeta(e.kind)) return;
   // A moving realloc's release half is part of the realloc call, not a call of its own.
   if (e.kind != RecordKind::kReallocRelease) {
@@ -11,7 +12,6 @@ void TraceSummary::Apply(const Event& e) {
   }
   if (IsAllocation(e)) ++allocations_[static_cast<int>(VerdictOf(e))];
   heap_.Apply(e);
-  brk_->Apply(e);
 }
 
 }  // namespace memtrace::analyzer

@@ -8,6 +8,7 @@
 
 #include "analyzer/brk_timeline.h"
 #include "analyzer/heap_state.h"
+#include "analyzer/leak_report.h"
 #include "analyzer/trace_pass.h"
 
 namespace memtrace::analyzer {
@@ -33,8 +34,11 @@ class TraceSummary : public EventConsumer {
   std::optional<BreakTimeline> brk_;
 };
 
-// Prints the summary as text (for people) or JSON (stable keys, for scripts and tests).
-void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary& summary);
-void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary& summary);
+// Prints the summary as text (for people) or JSON (stable keys, for scripts and tests). `leaks`, when
+// given, adds the exit-time scan's four classes.
+void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary& summary,
+                      const LeakAnalysis* leaks = nullptr);
+void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary& summary,
+                      const LeakAnalysis* leaks = nullptr);
 
 }  // namespace memtrace::analyzer

@@ -85,14 +85,19 @@ void DescribeProcess(format::FileHeader* header) {
   for (size_t i = 0; i + 1 < length; ++i) {
     if (header->command_line[i] == 0) header->command_line[i] = ' ';
   }
-  uint64_t current = CurrentBreak();
-  if (!current) {
-    real.sbrk(0);  // makes libc look the break up now, as its first malloc would anyway
-    current = CurrentBreak();
-  }
-  header->initial_break = current;
-  known_break.store(current, std::memory_order_relaxed);
+  header->initial_break = known_break.load(std::memory_order_relaxed);
   EmitEnvironment(thread_state);
+  // memtrace's own start-up (loading libunwind) may have made malloc grow the heap: say so, rather than
+  // pin that move on the program's next call.
+  if (uint64_t now = CurrentBreak(); now && now != header->initial_break) {
+    format::Record record;
+    record.kind = format::RecordKind::kStartupBreakMove;
+    record.timestamp = NowNanoseconds();
+    record.brk_before = header->initial_break;
+    record.brk_after = now;
+    known_break.store(now, std::memory_order_relaxed);
+    Append(thread_state, record);
+  }
   EmitModules(thread_state);
 }
 
@@ -136,10 +141,12 @@ bool InitializeTracer() {
   if (!tracer_state.compare_exchange_strong(expected, TracerState::kInitializing)) {
     return expected == TracerState::kReady;
   }
+  // The break before memtrace does anything (its start-up may allocate).
+  if (!CurrentBreak()) real.sbrk(0);  // makes libc look the break up now, as its first malloc would anyway
+  known_break.store(CurrentBreak(), std::memory_order_relaxed);
   allocator_path = ResolveRealFunctions();
   chunk_headers_readable = RealMallocIsGlibc();
   malloc_shadowed = MallocDefinedBeforeUs();
-  stacks_enabled = InitializeStackCapture(/*after_fork=*/false);
   const char* leak_scan = getenv("MEMTRACE_LEAK_SCAN");
   leak_scan_enabled = !(leak_scan && strcmp(leak_scan, "0") == 0);
   format::FileHeader* header = OpenTrace();
@@ -148,6 +155,7 @@ bool InitializeTracer() {
     tracer_state.store(TracerState::kDisabled, std::memory_order_release);
     return false;
   }
+  stacks_enabled = InitializeStackCapture(/*after_fork=*/false);
   DescribeProcess(header);
   pthread_atfork(nullptr, nullptr, AfterForkInChild);
   tracer_state.store(TracerState::kReady, std::memory_order_release);

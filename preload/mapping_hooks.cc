@@ -11,6 +11,7 @@
 #include "preload/export.h"
 #include "preload/hook_guard.h"
 #include "preload/real_functions.h"
+#include "preload/stack_capture.h"
 
 using memtrace::format::Record;
 using memtrace::format::RecordKind;
@@ -28,9 +29,16 @@ void* ForwardMmap(void* hint, size_t length, int prot, int flags, int fd, off_t 
   return SyscallResult(syscall(SYS_mmap, hint, length, prot, flags, fd, offset));
 }
 
-void* TracedMmap(RecordKind kind, void* hint, size_t length, int prot, int flags, int fd, off_t offset) {
+// Each hook passes its own __builtin_return_address(0): the call site in the program (or in the
+// unwinder memtrace loaded, whose calls are memtrace's own work).
+bool CalledByUnwinder(const void* return_address) {
+  return IsUnwinderCode(reinterpret_cast<uint64_t>(return_address));
+}
+
+void* TracedMmap(const void* caller, RecordKind kind, void* hint, size_t length, int prot, int flags, int fd,
+                 off_t offset) {
   HookScope scope;
-  if (!scope.active()) return ForwardMmap(hint, length, prot, flags, fd, offset);
+  if (!scope.active() || CalledByUnwinder(caller)) return ForwardMmap(hint, length, prot, flags, fd, offset);
   void* result = ForwardMmap(hint, length, prot, flags, fd, offset);
   Record record;
   record.kind = kind;
@@ -68,12 +76,12 @@ int TracedRangeCall(RecordKind kind, void* address, size_t length, int argument,
 extern "C" {
 
 MEMTRACE_EXPORT void* mmap(void* hint, size_t length, int prot, int flags, int fd, off_t offset) {
-  return TracedMmap(RecordKind::kMmap, hint, length, prot, flags, fd, offset);
+  return TracedMmap(__builtin_return_address(0), RecordKind::kMmap, hint, length, prot, flags, fd, offset);
 }
 
 // On x86-64 mmap64 is mmap under another name; a program built with _FILE_OFFSET_BITS=64 calls this one.
 MEMTRACE_EXPORT void* mmap64(void* hint, size_t length, int prot, int flags, int fd, off_t offset) {
-  return TracedMmap(RecordKind::kMmap, hint, length, prot, flags, fd, offset);
+  return TracedMmap(__builtin_return_address(0), RecordKind::kMmap, hint, length, prot, flags, fd, offset);
 }
 
 MEMTRACE_EXPORT int munmap(void* address, size_t length) {
@@ -81,7 +89,7 @@ MEMTRACE_EXPORT int munmap(void* address, size_t length) {
     return real.munmap ? real.munmap(address, length) : static_cast<int>(syscall(SYS_munmap, address, length));
   };
   HookScope scope;
-  if (!scope.active()) return call();
+  if (!scope.active() || CalledByUnwinder(__builtin_return_address(0))) return call();
   Record record;
   record.kind = RecordKind::kMunmap;
   record.timestamp = NowNanoseconds();  // before: the range may be reused by another thread at once

@@ -21,6 +21,8 @@ Backtrace unwind_backtrace = nullptr;
 int max_depth = 64;
 uint64_t own_text_begin = 0;  // libmemtrace.so's mapped extent: frames inside it are ours
 uint64_t own_text_end = 0;
+uint64_t unwinder_begin = 0;  // libunwind's mapped extent
+uint64_t unwinder_end = 0;
 
 struct ObjectExtent {
   uint64_t begin;
@@ -40,13 +42,18 @@ ObjectExtent ExtentOf(const dl_phdr_info* info) {
   return {info->dlpi_addr + low, info->dlpi_addr + high};
 }
 
-int FindOwnExtent(dl_phdr_info* info, size_t, void*) {
+// Finds the extents of libmemtrace.so and of the loaded libunwind.
+int FindExtents(dl_phdr_info* info, size_t, void*) {
   ObjectExtent extent = ExtentOf(info);
-  uint64_t self = reinterpret_cast<uint64_t>(&FindOwnExtent);
+  uint64_t self = reinterpret_cast<uint64_t>(&FindExtents);
+  uint64_t unwinder = reinterpret_cast<uint64_t>(unwind_backtrace);
   if (self >= extent.begin && self < extent.end) {
     own_text_begin = extent.begin;
     own_text_end = extent.end;
-    return 1;
+  }
+  if (unwinder >= extent.begin && unwinder < extent.end) {
+    unwinder_begin = extent.begin;
+    unwinder_end = extent.end;
   }
   return 0;
 }
@@ -115,7 +122,7 @@ bool InitializeStackCapture(bool after_fork) {
     void** address_space = static_cast<void**>(dlsym(library, "_ULx86_64_local_addr_space"));
     constexpr int kCachePerThread = 2;  // UNW_CACHE_PER_THREAD
     if (set_caching && address_space) set_caching(*address_space, kCachePerThread);
-    dl_iterate_phdr(FindOwnExtent, nullptr);
+    dl_iterate_phdr(FindExtents, nullptr);
   }
   return unwind_backtrace && ResetStackTable();
 }
@@ -144,6 +151,8 @@ uint32_t CaptureStack(ThreadState& thread, uint64_t timestamp) {
   }
   return lookup.id;
 }
+
+bool IsUnwinderCode(uint64_t address) { return address >= unwinder_begin && address < unwinder_end; }
 
 void EmitModules(ThreadState& thread) { dl_iterate_phdr(EmitModule, &thread); }
 

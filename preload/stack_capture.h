@@ -21,6 +21,11 @@ bool InitializeStackCapture(bool after_fork);
 // the first time it is seen. `timestamp` stamps that record.
 uint32_t CaptureStack(ThreadState& thread, uint64_t timestamp);
 
+// True for an address inside the unwinder memtrace loaded: its own mmap/munmap calls (the per-thread
+// frame cache, made on a thread's first unwind and unmapped at thread exit) are memtrace's work, not
+// the program's.
+bool IsUnwinderCode(uint64_t address);
+
 // Writes one module record per loaded object (executable, libraries, vdso).
 void EmitModules(ThreadState& thread);
 
