@@ -1,1 +1,12 @@
-# memtrace_test_program(NAME SOURCES ...)
+# Programs the end-to-end tests (tests/e2e) run under the preload. Each prints what it did, so a test
+# can compare memtrace's account with the program's own.
+find_package(Threads REQUIRED)
+
+memtrace_test_program(malloc_loop SOURCES programs/malloc_loop.c OPTIONS -O2)
+memtrace_test_program(threads_cross_free SOURCES programs/threads_cross_free.c LIBRARIES Threads::Threads OPTIONS -O2)
+memtrace_test_program(leaky SOURCES programs/leaky.c OPTIONS -O0)
+memtrace_test_program(crash_kill SOURCES programs/crash_kill.c OPTIONS -O0)
+memtrace_test_program(static_hello SOURCES programs/static_hello.c OPTIONS -O2)
+target_link_options(program_static_hello PRIVATE -static)
+memtrace_test_program(stdout_exit SOURCES programs/stdout_exit.c OPTIONS -O2)
+memtrace_test_program(errno_calls SOURCES programs/errno_calls.c OPTIONS -O0 -fno-builtin)

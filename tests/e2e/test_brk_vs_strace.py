@@ -1,0 +1,76 @@
+"""The program-break timeline memtrace reconstructs (from libc's __curbrk, read after every hooked
+call) checked against the kernel's: the brk() calls strace sees in the same traced run.
+
+What counts as a move on the strace side: a brk call whose argument is non-NULL and whose result (the
+new break, or the unchanged one if the kernel refused) differs from the break before it. brk(NULL) is
+libc asking where the break is; it moves nothing.
+
+Only moves after the preload initialised count. Before that the dynamic loader, and libc's malloc
+serving the loader, may already have moved the break (ld.so switches to libc's malloc once libc is
+relocated, and its first allocations sbrk the main heap, before any constructor of ours has run).
+Those moves happen before a trace file exists, so memtrace cannot and does not claim them; its
+"initial" break is the break at the moment it initialised. The moment is marked in the strace log by
+the openat() that creates the trace file (strace traces openat besides brk/mmap/munmap for this).
+"""
+
+import unittest
+
+from memtrace_e2e import E2ETestCase, break_history, brk, preload_initialised_at, program, summary
+
+
+class BreakTest(E2ETestCase):
+    def check_against_strace(self, argv, min_moves):
+        run = self.traced(argv, strace=True)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        start = preload_initialised_at(run.strace, run.trace)
+        kernel = break_history([c for c in run.strace if c.pid == run.pid], start)
+        timeline = brk(run.trace)
+        s = summary(run.trace)
+        self.assertTrue(timeline["complete"])
+        moves = [(m["before"], m["after"]) for m in timeline["moves"]]
+        self.assertGreaterEqual(len(kernel.moves), min_moves, "the program did not move the break enough to test")
+        # The count, from both reports.
+        self.assertEqual(len(moves), len(kernel.moves),
+                         f"memtrace reports {len(moves)} break moves, strace saw {len(kernel.moves)}:\n"
+                         f"memtrace {[(hex(a), hex(b)) for a, b in moves]}\n"
+                         f"strace   {[(hex(a), hex(b)) for a, b in kernel.moves]}")
+        self.assertEqual(s["brk"]["moves"], len(kernel.moves))
+        # Where it started and ended.
+        self.assertEqual(timeline["initial"], kernel.initial, f"{timeline['initial']:#x} != {kernel.initial:#x}")
+        self.assertEqual(timeline["final"], kernel.final, f"{timeline['final']:#x} != {kernel.final:#x}")
+        self.assertEqual(s["brk"]["initial"], kernel.initial)
+        self.assertEqual(s["brk"]["final"], kernel.final)
+        # And every step in between, in order.
+        self.assertEqual(moves, kernel.moves)
+        for m in timeline["moves"]:
+            self.assertEqual(m["delta"], m["after"] - m["before"])
+        peak = max([kernel.initial] + [after for _, after in kernel.moves])
+        self.assertEqual(timeline["peak"], peak)
+        self.assertEqual(s["brk"]["peak"], peak)
+        return timeline
+
+    def test_heap_growth_32k_x10(self):
+        timeline = self.check_against_strace([program("malloc_loop"), "32768", "10"], min_moves=2)
+        # Ten 32 KiB blocks need more than the first 132 KiB of heap: some malloc moved it up.
+        self.assertTrue(any(m["call"] == "malloc" and m["delta"] > 0 for m in timeline["moves"]), timeline)
+
+    def test_growth_and_trim_many_moves(self):
+        # 4 MB held in 4000-byte blocks: the break climbs in many steps, then free() trims it back.
+        timeline = self.check_against_strace([program("malloc_loop"), "4000", "1000"], min_moves=10)
+        self.assertTrue(any(m["call"] == "free" and m["delta"] < 0 for m in timeline["moves"]),
+                        "no trim attributed to free()")
+        for m in timeline["moves"]:
+            if m["call"] == "malloc":
+                self.assertEqual(m["size"], 4000, m)
+
+    def test_small_blocks_many_records(self):
+        # Many records (several trace chunks) and a few moves.
+        self.check_against_strace([program("malloc_loop"), "100", "20000"], min_moves=2)
+
+    def test_program_calling_sbrk_and_brk(self):
+        # errno_calls calls sbrk(0), a failing sbrk, brk(1) (a no-op) and mallopt/malloc_trim.
+        self.check_against_strace([program("errno_calls")], min_moves=1)
+
+
+if __name__ == "__main__":
+    unittest.main()
