@@ -272,6 +272,9 @@ inline uint8_t* EncodeRecord(uint8_t* out, DeltaState& state, const Record& r) {
           out = PutAddress(out, state, r.address);
           out = PutVarint(out, static_cast<uint64_t>(r.param));
           return PutVarint(out, r.size);
+        case RecordKind::kStartupBreakMove:
+          out = PutVarint(out, r.brk_before);
+          return PutSignedVarint(out, static_cast<int64_t>(r.brk_after - r.brk_before));
         case RecordKind::kLeakScan:
           out = PutVarint(out, r.count);
           out = PutVarint(out, r.size);
@@ -402,6 +405,12 @@ inline DecodeStatus DecodeRecord(const uint8_t** cursor, const uint8_t* end, Del
           a(&r->address), u(&v), u(&r->size);
           r->param = static_cast<int64_t>(v);
           break;
+        case RecordKind::kStartupBreakMove: {
+          int64_t d = 0;
+          u(&r->brk_before), s(&d);
+          r->brk_after = r->brk_before + static_cast<uint64_t>(d);
+          break;
+        }
         case RecordKind::kLeakScan:
           u(&r->count), u(&r->size), u(&v);
           r->param = static_cast<int64_t>(v);

@@ -68,7 +68,9 @@ enum class Shape : uint8_t {
   X(kEnvironment, 104, "environment")  /* one NAME=VALUE string that changes malloc's behaviour */ \
   X(kThreadStart, 105, "thread-start") /* parent tid */                                           \
   X(kLeakClass, 106, "leak-class")     /* addr address, LeakClass, indirect bytes (definite leaders) */ \
-  X(kLeakScan, 107, "leak-scan")       /* blocks, root bytes scanned, duration ns */
+  X(kLeakScan, 107, "leak-scan")       /* blocks, root bytes scanned, duration ns */                 \
+  X(kStartupBreakMove, 108, "memtrace start-up") /* brk before, brk after: malloc calls made while \
+                                                    memtrace itself loaded (dlopen of libunwind) */
 
 enum class RecordKind : uint8_t {
 #define MEMTRACE_ENUMERATOR(name, value, ...) name = value,
