@@ -1,1 +1,43 @@
 # Unit tests: memtrace_unit_test(NAME SOURCES ... LIBRARIES ...)
+
+# Builds complete in-memory traces for reader tests, so they need neither the preload nor a traced process.
+add_library(memtrace_test_support STATIC ${PROJECT_SOURCE_DIR}/tests/support/trace_builder.cc)
+target_link_libraries(memtrace_test_support PUBLIC memtrace_codec)
+memtrace_strict(memtrace_test_support)
+
+# ---- format/ ----
+memtrace_unit_test(varint_test
+  SOURCES ${PROJECT_SOURCE_DIR}/format/varint_test.cc
+  LIBRARIES memtrace_codec)
+memtrace_unit_test(record_codec_test
+  SOURCES ${PROJECT_SOURCE_DIR}/format/record_codec_test.cc
+  LIBRARIES memtrace_codec)
+memtrace_unit_test(trace_reader_test
+  SOURCES ${PROJECT_SOURCE_DIR}/format/trace_reader_test.cc
+  LIBRARIES memtrace_reader memtrace_test_support)
+
+# The fuzz target's own source, replayed over the seed corpus and fixed mutations on any compiler.
+set(MEMTRACE_TRACE_READER_CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz_corpus/trace_reader)
+memtrace_unit_test(trace_reader_fuzzer_replay_test
+  SOURCES ${PROJECT_SOURCE_DIR}/format/trace_reader_fuzzer_replay_test.cc
+          ${PROJECT_SOURCE_DIR}/format/trace_reader_fuzzer.cc
+  LIBRARIES memtrace_reader memtrace_test_support)
+target_compile_definitions(trace_reader_fuzzer_replay_test PRIVATE
+  MEMTRACE_FUZZ_REPLAY MEMTRACE_FUZZ_CORPUS_DIR="${MEMTRACE_TRACE_READER_CORPUS}")
+
+# libFuzzer target (clang only): run as
+#   build-fuzz/tests/trace_reader_fuzzer -max_total_time=60 CORPUS_COPY tests/fuzz_corpus/trace_reader
+# The reader is compiled into it with the same instrumentation so coverage guides into the parser.
+if(MEMTRACE_BUILD_FUZZERS)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "MEMTRACE_BUILD_FUZZERS needs clang (configure with CXX=clang++)")
+  endif()
+  add_executable(trace_reader_fuzzer
+    ${PROJECT_SOURCE_DIR}/format/trace_reader_fuzzer.cc
+    ${PROJECT_SOURCE_DIR}/format/trace_reader.cc)
+  target_link_libraries(trace_reader_fuzzer PRIVATE memtrace_codec)
+  memtrace_strict(trace_reader_fuzzer)
+  target_compile_options(trace_reader_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
+  target_link_options(trace_reader_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined)
+  set_target_properties(trace_reader_fuzzer PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+endif()

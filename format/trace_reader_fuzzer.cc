@@ -1,0 +1,77 @@
+// libFuzzer target: the reader must survive any file, because traces come from crashed, killed or
+// foreign processes. Besides "no crash" (ASan/UBSan catch out-of-bounds reads), it checks the promises
+// the analyzer relies on for every record handed out.
+//
+// Built two ways: with -fsanitize=fuzzer (MEMTRACE_BUILD_FUZZERS, clang), and into the gtest
+// trace_reader_fuzzer_replay_test with MEMTRACE_FUZZ_REPLAY defined, which replays the seed corpus and
+// mutations of it on any compiler.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "format/trace_reader.h"
+
+#ifdef MEMTRACE_FUZZ_REPLAY
+namespace memtrace::format::fuzz {
+// The replay test reports which input broke which promise rather than dying on the first one.
+const char* violation = nullptr;
+}  // namespace memtrace::format::fuzz
+#define FUZZ_CHECK(condition)                                         \
+  do {                                                                \
+    if (!(condition)) {                                               \
+      memtrace::format::fuzz::violation = #condition;                 \
+      return 0;                                                       \
+    }                                                                 \
+  } while (0)
+#else
+#define FUZZ_CHECK(condition) \
+  do {                        \
+    if (!(condition)) abort(); \
+  } while (0)
+#endif
+
+namespace {
+
+bool Inside(const uint8_t* p, size_t n, const uint8_t* data, size_t size) {
+  return n == 0 || (p >= data && n <= size && p <= data + size - n);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using memtrace::format::Event;
+  using memtrace::format::TraceReader;
+  std::string error;
+  std::unique_ptr<TraceReader> reader = TraceReader::FromBytes(data, size, &error);
+  if (!reader) {
+    FUZZ_CHECK(!error.empty());  // a refusal always says why
+    return 0;
+  }
+  Event event;
+  uint64_t records = 0;
+  uint64_t checksum = 0;
+  while (reader->Next(&event)) {
+    ++records;
+    // Every record takes at least three bytes (kind, flags, time delta): more records than that is a loop.
+    FUZZ_CHECK(records <= size / 3);
+    FUZZ_CHECK(event.frame_count <= memtrace::format::kMaxFrames);
+    FUZZ_CHECK(event.frame_count == 0 || event.frames != nullptr);
+    FUZZ_CHECK(Inside(event.bytes, event.byte_count, data, size));
+    FUZZ_CHECK(Inside(event.build_id, event.build_id_count, data, size));
+    FUZZ_CHECK(event.byte_count <= memtrace::format::kMaxMetaBytes);
+    // Touch what the pointers cover so a sanitizer sees any bad one.
+    for (uint32_t i = 0; i < event.frame_count; ++i) checksum += event.frames[i];
+    for (uint32_t i = 0; i < event.byte_count; ++i) checksum += event.bytes[i];
+    for (uint32_t i = 0; i < event.build_id_count; ++i) checksum += event.build_id[i];
+  }
+  FUZZ_CHECK(reader->records_read() == records);
+  FUZZ_CHECK(!reader->Next(&event));  // the end stays the end
+  FUZZ_CHECK(reader->error().empty() || reader->error().find("corrupt") != std::string::npos);
+  FUZZ_CHECK(reader->thread_count() <= size / sizeof(memtrace::format::ChunkHeader));
+  // Keep the checksum alive so the touching loops are not optimised away.
+  volatile uint64_t sink = checksum;
+  (void)sink;
+  return 0;
+}
