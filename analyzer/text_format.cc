@@ -18,7 +18,7 @@ std::string HumanBytes(uint64_t bytes) {
 
 std::string HumanDelta(int64_t bytes) {
   uint64_t magnitude = bytes < 0 ? static_cast<uint64_t>(-bytes) : static_cast<uint64_t>(bytes);
-  return (bytes < 0 ? "-" : "+") + HumanBytes(magnitude);
+  return fmt::format("{}{}", bytes < 0 ? '-' : '+', HumanBytes(magnitude));
 }
 
 std::string Seconds(uint64_t nanoseconds) {

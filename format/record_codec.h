@@ -22,7 +22,9 @@
 //     kBrk           addr old_address (requested break), s result
 //     kSbrk          s increment, addr address (the previous break, or all ones on failure)
 //     kMallopt       s param, s value, s result
-//     meta kinds     see the kMeta case of EncodeRecord
+//     meta kinds     see the kMeta case of EncodeRecord; kinds from kFirstGenericMetaKind on share the
+//                    "generic meta" layout: addr address, size, old_size, prot, map_flags, offset,
+//                    count, s param, bytes (varint length + bytes)
 //   if kFlagChunkRead:  s chunk_size - ExpectedChunkSize(record), and if kFlagMmapped: chunk_offset
 //   if kFlagBrkMoved:   brk_before, s (brk_after - brk_before)
 //   if kFlagHasStack:   stack_id
@@ -246,6 +248,17 @@ inline uint8_t* EncodeRecord(uint8_t* out, DeltaState& state, const Record& r) {
       out = PutSignedVarint(out, r.result);
       break;
     case Shape::kMeta:
+      if (static_cast<uint8_t>(r.kind) >= kFirstGenericMetaKind) {
+        out = PutAddress(out, state, r.address);
+        out = PutVarint(out, r.size);
+        out = PutVarint(out, r.old_size);
+        out = PutVarint(out, r.prot);
+        out = PutVarint(out, r.map_flags);
+        out = PutVarint(out, r.offset);
+        out = PutVarint(out, r.count);
+        out = PutSignedVarint(out, r.param);
+        return internal::PutBytes(out, r.bytes, r.byte_count);
+      }
       switch (r.kind) {
         case RecordKind::kStackDef:
           out = PutVarint(out, r.stack_id);
@@ -364,6 +377,11 @@ inline DecodeStatus DecodeRecord(const uint8_t** cursor, const uint8_t* end, Del
       break;
     case Shape::kMeta: {
       uint64_t v = 0;
+      if (static_cast<uint8_t>(r->kind) >= kFirstGenericMetaKind) {
+        a(&r->address), u(&r->size), u(&r->old_size), u(&r->prot), u(&r->map_flags), u(&r->offset), u(&r->count),
+            s(&r->param);
+        ok = ok && internal::GetBytes(&p, end, &r->bytes, &r->byte_count);
+      }
       switch (r->kind) {
         case RecordKind::kStackDef: {
           u(&v);

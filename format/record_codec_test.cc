@@ -124,6 +124,14 @@ bool FillSample(RecordKind kind, uint64_t seed, Payload& payload, Record* r) {
       r->brk_before = low + 0x21000, r->brk_after = low;
       return true;
     default:
+      if (static_cast<uint8_t>(kind) >= kFirstGenericMetaKind) {  // the shared generic layout: every field
+        payload.text = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+        r->address = seed % 2 ? high : low, r->size = 8392704, r->old_size = 4096, r->prot = 5;
+        r->map_flags = 2, r->offset = 0x1d000, r->count = 1234567 + seed, r->param = -3;
+        r->bytes = reinterpret_cast<const uint8_t*>(payload.text.data());
+        r->byte_count = static_cast<uint32_t>(payload.text.size());
+        return true;
+      }
       return false;
   }
 }

@@ -70,7 +70,16 @@ enum class Shape : uint8_t {
   X(kLeakClass, 106, "leak-class")     /* addr address, LeakClass, indirect bytes (definite leaders) */ \
   X(kLeakScan, 107, "leak-scan")       /* blocks, root bytes scanned, duration ns */                 \
   X(kStartupBreakMove, 108, "memtrace start-up") /* brk before, brk after: malloc calls made while \
-                                                    memtrace itself loaded (dlopen of libunwind) */
+                                                    memtrace itself loaded (dlopen of libunwind) */ \
+  /* The kinds below share one generic layout (see record_codec.h, "generic meta"). */             \
+  X(kMapEntry, 109, "map")                  /* one /proc/self/maps line of snapshot `param` */      \
+  X(kMapsSnapshotEnd, 110, "maps-snapshot")  /* snapshot `param` is complete: `count` entries */    \
+  X(kThreadStack, 111, "thread-stack")      /* a new thread's stack: address, size, guard old_size */\
+  X(kThreadEnd, 112, "thread-end")          /* the thread `count` (tid) returned from its start */  \
+  X(kFork, 113, "fork")                     /* fork() returned child pid `param` in the parent */   \
+  X(kOwnMapping, 114, "memtrace mapping")   /* memtrace's own memory: address, size; param 1 born, \
+                                               0 gone */                                           \
+  X(kLibraryEvent, 115, "library")          /* dlopen (param 1) or dlclose (0) of path bytes */
 
 enum class RecordKind : uint8_t {
 #define MEMTRACE_ENUMERATOR(name, value, ...) name = value,
@@ -79,6 +88,10 @@ enum class RecordKind : uint8_t {
 };
 
 inline constexpr uint8_t kFirstMetaKind = 100;
+inline constexpr uint8_t kFirstGenericMetaKind = 109;
+
+// The reason a snapshot of /proc/self/maps was taken (kMapsSnapshotEnd's `prot` field).
+enum class SnapshotReason : uint8_t { kStart = 1, kExit, kDlopen, kDlclose, kPeriodic };
 
 inline constexpr bool IsMeta(RecordKind kind) { return static_cast<uint8_t>(kind) >= kFirstMetaKind; }
 

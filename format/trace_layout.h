@@ -54,6 +54,11 @@ struct FileHeader {
   char program[256];       // path of the executable, NUL-terminated
   char command_line[1024]; // argv joined by spaces, NUL-terminated, truncated to fit
   char allocator[256];     // the library malloc resolved to
+  // Appended fields: older headers have zeros here.
+  uint64_t trace_inode;    // the trace file's inode: maps entries with it are memtrace's own
+  uint32_t parent_pid;     // for an exec'd image: the pid whose trace this one continues (same pid)
+  uint32_t reserved2;
+  char parent_trace[512];  // for an exec'd image or fork child: the trace of the image before it
 };
 static_assert(sizeof(FileHeader) <= kHeaderBytes);
 

@@ -18,6 +18,9 @@ namespace memtrace::preload {
 enum class TracerState : int { kUninitialized, kInitializing, kReady, kDisabled };
 extern std::atomic<TracerState> tracer_state;
 extern bool stacks_enabled;  // set once by InitializeTracer
+// Releases carry stacks only if MEMTRACE_FREE_STACKS=1: unwinding is most of a hook's cost, and a
+// free's stack matters only for reporting a mismatched or invalid release.
+extern bool release_stacks;
 
 // Runs once, on the first hooked call or in the constructor, whichever comes first. Returns true if
 // the tracer is ready.
@@ -47,7 +50,8 @@ class HookScope {
   // real function set it.
   void Emit(format::Record& record) {
     int saved = errno;
-    if (stacks_enabled && !format::IsMeta(record.kind)) {
+    if (stacks_enabled && !format::IsMeta(record.kind) &&
+        (release_stacks || format::ShapeOf(record.kind) != format::Shape::kRelease)) {
       if (!stack_captured_) {
         stack_id_ = CaptureStack(thread_, record.timestamp);
         stack_captured_ = true;

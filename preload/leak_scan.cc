@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 
 #include "format/record_codec.h"
+#include "preload/proc_maps.h"
 #include "preload/stack_table.h"
 #include "preload/trace_writer.h"
 
@@ -47,10 +49,13 @@ struct AddressState {
 constexpr uint64_t kArenaHeapBytes = uint64_t{64} << 20;  // glibc's HEAP_MAX_SIZE: thread-arena heaps are aligned to it
 constexpr int kMaxArenaHeaps = 4096;
 
+// Open addressing keyed by address, grown by doubling: its size follows the number of distinct
+// addresses (close to the peak live count, since glibc reuses addresses), not the trace's length.
 struct AddressTable {
   AddressState* slots = nullptr;
   uint64_t mask = 0;
-  uint64_t allocations = 0;  // counted in the first pass to size the table
+  uint64_t used = 0;
+  bool failed = false;  // out of memory: the scan is abandoned
   uint64_t arena_heaps[kMaxArenaHeaps];  // bases of thread-arena heaps blocks were served from
   int arena_heap_count = 0;
 
@@ -62,10 +67,37 @@ struct AddressTable {
     if (arena_heap_count < kMaxArenaHeaps) arena_heaps[arena_heap_count++] = base;
   }
 
+  uint64_t bytes() const { return (mask + 1) * sizeof(AddressState); }
+
   AddressState& Find(uint64_t address) {
     uint64_t i = (address * 0x9e3779b97f4a7c15ull >> 20) & mask;
     while (slots[i].address && slots[i].address != address) i = (i + 1) & mask;
     return slots[i];
+  }
+
+  bool Grow() {
+    uint64_t old_slots = slots ? mask + 1 : 0;
+    uint64_t new_slots = old_slots ? old_slots * 2 : (1 << 16);
+    auto* grown = static_cast<AddressState*>(MapScratch(new_slots * sizeof(AddressState)));
+    if (!grown) return false;
+    AddressState* old = slots;
+    slots = grown;
+    mask = new_slots - 1;
+    for (uint64_t i = 0; i < old_slots; ++i) {
+      if (old[i].address) Find(old[i].address) = old[i];
+    }
+    UnmapScratch(old, old_slots * sizeof(AddressState));
+    return true;
+  }
+
+  // The slot for `address`, making room for a new one if needed (null when out of memory).
+  AddressState* Slot(uint64_t address) {
+    if ((used + 1) * 2 > mask + 1 || !slots) {
+      if (!Grow()) return nullptr;
+    }
+    AddressState& slot = Find(address);
+    if (!slot.address) ++used;
+    return &slot;
   }
 };
 
@@ -81,13 +113,6 @@ void ForEachCallRecord(const format::ChunkHeader* chunk, Visit visit) {
   }
 }
 
-void CountAllocations(const format::ChunkHeader* chunk, void* context) {
-  auto& table = *static_cast<AddressTable*>(context);
-  ForEachCallRecord(chunk, [&](const format::Record& r) {
-    if (format::YieldsBlock(r.kind) && r.address) ++table.allocations;
-  });
-}
-
 void ReplayChunk(const format::ChunkHeader* chunk, void* context) {
   auto& table = *static_cast<AddressTable*>(context);
   ForEachCallRecord(chunk, [&](const format::Record& r) {
@@ -95,9 +120,14 @@ void ReplayChunk(const format::ChunkHeader* chunk, void* context) {
     bool release = format::ShapeOf(r.kind) == format::Shape::kRelease;
     if (!allocation && !release) return;
     if (allocation && (r.flags & format::kFlagNonMainArena)) table.NoteArenaHeap(r.address);
-    AddressState& state = table.Find(r.address);
+    if (table.failed) return;
+    AddressState* slot = table.Slot(r.address);
+    if (!slot) {
+      table.failed = true;
+      return;
+    }
+    AddressState& state = *slot;
     if (state.address && (state.timestamp > r.timestamp || (state.timestamp == r.timestamp && release))) return;
-    if (release && !state.address) return;  // released, never allocated in the trace: nothing to track
     state.address = r.address;
     state.timestamp = r.timestamp;
     state.live = allocation;
@@ -219,7 +249,7 @@ struct Scanner {
     if (offset == 8 && b.size >= 8) {
       uint64_t first = words[0];
       if (first > 0 && b.size - 8 == first) return true;                            // length64
-      if (b.new_array && first > 0 && (b.size - 8) % first == 0) return true;       // newarray
+      if (first > 0 && (b.size - 8) % first == 0) return true;  // newarray (valgrind: any block, not only new[]'s)
     }
     if (offset == 24 && b.size >= 24) {  // stdstring (pre-C++11 string rep: length, capacity, refcount)
       uint64_t length = words[0], capacity = words[1];
@@ -255,12 +285,13 @@ struct Scanner {
     }
   }
 
-  // Blocks no root reaches: each unreached block leads a clique of the unreached blocks only it
-  // reaches; the leader is definitely lost, the rest indirectly lost through it.
+  // Blocks no root reaches, in address order as valgrind does: each still unreached block leads a
+  // clique of the unreached blocks it reaches, and indirect_bytes sums them. An earlier leader that a
+  // later one reaches joins the later clique with its own indirect bytes (so a tree whose root lies
+  // above its nodes still has one definite block). Leaders left at the end are definitely lost.
   void FormCliques() {
     for (uint64_t leader = 0; leader < count; ++leader) {
       if (blocks[leader].state != kUnreached) continue;
-      blocks[leader].state = kDefinite;
       stack[depth++] = static_cast<uint32_t>(leader);
       while (depth) {
         const Block& b = blocks[stack[--depth]];
@@ -268,65 +299,50 @@ struct Scanner {
           int64_t index = BlockAt(word);
           if (index < 0 || static_cast<uint64_t>(index) == leader) return;
           Block& target = blocks[index];
-          if (target.state != kUnreached && !(target.state == kIndirect && target.clique != leader)) return;
-          if (target.state == kIndirect) blocks[target.clique].indirect_bytes -= target.size;
+          if (target.state != kUnreached) return;
           target.state = kIndirect;
           target.clique = static_cast<uint32_t>(leader);
-          blocks[leader].indirect_bytes += target.size;
+          blocks[leader].indirect_bytes += target.size + target.indirect_bytes;
           stack[depth++] = static_cast<uint32_t>(index);
         });
       }
     }
+    for (uint64_t i = 0; i < count; ++i) {
+      if (blocks[i].state == kUnreached) blocks[i].state = kDefinite;
+    }
+  }
+
+  // glibc's malloc keeps pointers to chunk headers in libc's data (main_arena's top, bins and
+  // last_remainder). The header of the chunk after a block overlaps the block's last usable bytes, so
+  // such a pointer looks like an interior pointer into that block; it is malloc's, not the program's.
+  bool IsNextChunkHeader(uint64_t p) const {
+    int64_t index = BlockAt(p);
+    if (index < 0) return false;
+    const Block& b = blocks[index];
+    uint64_t chunk = std::max<uint64_t>(32, (b.size + 8 + 15) & ~uint64_t{15});  // glibc's request2size
+    return p == b.start - 16 + chunk;
+  }
+
+  // Root memory. Every thread's ThreadState lies in root memory (TLS), and its deltas.last_address is
+  // the last block address the thread recorded, kept for delta encoding: memtrace's reference, not the
+  // program's, so it is skipped. A ThreadState is recognised by the chunk, cursor and limit words
+  // ahead of it. In libc's data (`malloc_state`), pointers to chunk headers are skipped too.
+  void ScanRoot(uint64_t begin, uint64_t end, bool malloc_state) {
+    static_assert(offsetof(ThreadState, cursor) == offsetof(ThreadState, chunk) + 8 &&
+                  offsetof(ThreadState, limit) == offsetof(ThreadState, chunk) + 16 &&
+                  offsetof(ThreadState, deltas) == offsetof(ThreadState, chunk) + 24 &&
+                  offsetof(format::DeltaState, last_address) == 8);
+    uint64_t recent[4] = {};  // the four words before this one: chunk, cursor, limit, last_timestamp
+    memory->ForEachWord(begin, end, [&](uint64_t word) {
+      bool last_address = recent[2] - recent[0] == format::kDefaultChunkBytes && recent[0] <= recent[1] &&
+                          recent[1] <= recent[2];
+      recent[0] = recent[1], recent[1] = recent[2], recent[2] = recent[3], recent[3] = word;
+      if (!last_address && !(malloc_state && IsNextChunkHeader(word))) Consider(word, /*definite=*/true);
+    });
   }
 };
 
 // ---- 4. Roots: every readable, writable mapping that is not heap, not memtrace's own -----------------
-
-bool ParseHex(const char*& p, uint64_t* value) {
-  uint64_t v = 0;
-  const char* start = p;
-  for (;; ++p) {
-    char c = *p;
-    if (c >= '0' && c <= '9') {
-      v = v * 16 + static_cast<uint64_t>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      v = v * 16 + static_cast<uint64_t>(c - 'a' + 10);
-    } else {
-      break;
-    }
-  }
-  *value = v;
-  return p != start;
-}
-
-void SkipField(const char*& p) {
-  while (*p && *p != ' ' && *p != '\n') ++p;
-  while (*p == ' ') ++p;
-}
-
-// Reads /proc/self/maps into a fresh mapping; returns its size (0 on failure).
-uint64_t ReadMaps(char** out, uint64_t* capacity) {
-  for (uint64_t bytes = 1 << 20; bytes <= (uint64_t{1} << 30); bytes *= 4) {
-    char* buffer = static_cast<char*>(MapScratch(bytes));
-    if (!buffer) return 0;
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    uint64_t total = 0;
-    while (fd >= 0 && total + 1 < bytes) {
-      ssize_t n = read(fd, buffer + total, bytes - 1 - total);
-      if (n <= 0) break;
-      total += static_cast<uint64_t>(n);
-    }
-    if (fd >= 0) close(fd);
-    if (total + 1 < bytes) {
-      buffer[total] = 0;
-      *out = buffer;
-      *capacity = bytes;
-      return total;
-    }
-    UnmapScratch(buffer, bytes);
-  }
-  return 0;
-}
 
 // Address ranges that are never roots: memtrace's own scratch memory and malloc's own heaps (whose
 // free chunks still hold stale pointers).
@@ -336,65 +352,88 @@ struct Exclusions {
   const uint64_t* arena_heaps = nullptr;
   int arena_heap_count = 0;
 
-  bool Overlaps(uint64_t begin, uint64_t end) const {
-    for (int i = 0; i < count; ++i) {
-      if (reinterpret_cast<uint64_t>(ranges[i][0]) < end && begin < reinterpret_cast<uint64_t>(ranges[i][1])) {
-        return true;
+  // Calls visit(from, to) for each part of [begin, end) outside every excluded range. A VMA may merge
+  // excluded memory with the program's own, so ranges are cut out, never whole mappings skipped.
+  template <typename Visit>
+  void ForEachGap(uint64_t begin, uint64_t end, Visit visit) const {
+    while (begin < end) {
+      uint64_t cut_begin = end, cut_end = end;  // the first excluded range overlapping [begin, end)
+      auto consider = [&](uint64_t lo, uint64_t hi) {
+        if (lo < end && begin < hi && lo < cut_begin) {
+          cut_begin = lo < begin ? begin : lo;
+          cut_end = hi;
+        }
+      };
+      for (int i = 0; i < count; ++i) {
+        consider(reinterpret_cast<uint64_t>(ranges[i][0]), reinterpret_cast<uint64_t>(ranges[i][1]));
       }
+      for (int i = 0; i < arena_heap_count; ++i) consider(arena_heaps[i], arena_heaps[i] + kArenaHeapBytes);
+      if (cut_begin > begin) visit(begin, cut_begin);
+      begin = cut_end;
     }
-    for (int i = 0; i < arena_heap_count; ++i) {
-      if (arena_heaps[i] < end && begin < arena_heaps[i] + kArenaHeapBytes) return true;
-    }
-    return false;
   }
 };
 
-void ScanRoots(Scanner& scanner, const Exclusions& exclusions) {
-  char* maps = nullptr;
-  uint64_t capacity = 0;
-  if (!ReadMaps(&maps, &capacity)) return;
-  const uint64_t own_inode = TraceInode();
-  const uint64_t sp = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
-  for (const char* line = maps; *line;) {
-    const char* p = line;
-    uint64_t begin = 0, end = 0, inode = 0;
-    ParseHex(p, &begin);
-    ++p;
-    ParseHex(p, &end);
-    ++p;
-    bool readable = p[0] == 'r', writable = p[1] == 'w';
-    SkipField(p);  // perms
-    SkipField(p);  // offset
-    SkipField(p);  // device
-    while (*p >= '0' && *p <= '9') inode = inode * 10 + static_cast<uint64_t>(*p++ - '0');
-    while (*p == ' ') ++p;
-    const char* name = p;
-    while (*p && *p != '\n') ++p;
-    bool special = name[0] == '[' && (name[1] == 'v' || name[1] == 'h');  // [vvar], [vdso], [vsyscall], [heap]
-    line = *p ? p + 1 : p;
+struct RootScan {
+  Scanner* scanner;
+  const Exclusions* exclusions;
+  uint64_t own_inode;
+  uint64_t stack_pointer;
+};
 
-    if (!readable || !writable || special || (own_inode && inode == own_inode)) continue;
-    if (exclusions.Overlaps(begin, end)) continue;
-    // Memory that holds heap blocks (the main heap, thread-arena heaps, mmapped chunks) is not a
-    // root: blocks are scanned only once something points to them.
-    int64_t first = scanner.BlockAt(begin);
-    uint64_t lo = 0, hi = scanner.count;
-    while (lo < hi) {
-      uint64_t mid = (lo + hi) / 2;
-      if (scanner.blocks[mid].start < begin) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
+// Scans [begin, end) as a root, minus the live blocks inside it: a block's contents count only once
+// something points to the block (an mmapped chunk's VMA may be merged with the program's own).
+void ScanRootPiece(Scanner& scanner, uint64_t begin, uint64_t end, bool libc) {
+  uint64_t lo = 0, hi = scanner.count;
+  while (lo < hi) {  // first block starting at or after begin
+    uint64_t mid = (lo + hi) / 2;
+    if (scanner.blocks[mid].start < begin) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
     }
-    if (first >= 0 || (lo < scanner.count && scanner.blocks[lo].start < end)) continue;
-    // This thread's stack: only the live part above the stack pointer.
-    if (sp >= begin && sp < end) begin = sp;
-    scanner.root_bytes += end - begin;
-    scanner.ScanRange(begin, end, /*definite=*/true);
-    scanner.Drain();
   }
-  UnmapScratch(maps, capacity);
+  if (int64_t containing = scanner.BlockAt(begin); containing >= 0) {
+    const Block& b = scanner.blocks[containing];
+    begin = b.start + b.size > begin ? b.start + b.size : begin;
+  }
+  for (uint64_t i = lo; i < scanner.count && scanner.blocks[i].start < end && begin < end; ++i) {
+    const Block& b = scanner.blocks[i];
+    if (b.start > begin) {
+      scanner.root_bytes += b.start - begin;
+      scanner.ScanRoot(begin, b.start, libc);
+    }
+    begin = b.start + b.size > begin ? b.start + b.size : begin;
+  }
+  if (begin < end) {
+    scanner.root_bytes += end - begin;
+    scanner.ScanRoot(begin, end, libc);
+  }
+  scanner.Drain();
+}
+
+void ScanRootMapping(const MapLine& line, void* context) {
+  auto& scan = *static_cast<RootScan*>(context);
+  // [vvar], [vdso], [vsyscall], [heap]: not the program's data (the heap's blocks are scanned only
+  // once something points to them).
+  bool special = line.path_length > 1 && line.path[0] == '[' && (line.path[1] == 'v' || line.path[1] == 'h');
+  if (!line.readable || !line.writable || special || (scan.own_inode && line.inode == scan.own_inode)) return;
+  uint64_t begin = line.begin, end = line.end;
+  // This thread's stack: only the live part above the stack pointer.
+  if (scan.stack_pointer >= begin && scan.stack_pointer < end) begin = scan.stack_pointer;
+  // libc's own data holds malloc's main_arena (see Scanner::IsNextChunkHeader).
+  const char* base = line.path;
+  for (uint32_t i = 0; i < line.path_length; ++i) {
+    if (line.path[i] == '/') base = line.path + i + 1;
+  }
+  uint32_t base_length = static_cast<uint32_t>(line.path + line.path_length - base);
+  bool libc = (base_length >= 7 && memcmp(base, "libc.so", 7) == 0) || (base_length >= 5 && memcmp(base, "libc-", 5) == 0);
+  scan.exclusions->ForEachGap(begin, end, [&](uint64_t from, uint64_t to) { ScanRootPiece(*scan.scanner, from, to, libc); });
+}
+
+void ScanRoots(Scanner& scanner, const Exclusions& exclusions) {
+  RootScan scan{&scanner, &exclusions, TraceInode(), reinterpret_cast<uint64_t>(__builtin_frame_address(0))};
+  ForEachMapping(ScanRootMapping, &scan);
 }
 
 }  // namespace
@@ -402,14 +441,13 @@ void ScanRoots(Scanner& scanner, const Exclusions& exclusions) {
 void RunLeakScan(ThreadState& thread) {
   const uint64_t started = NowNanoseconds();
   AddressTable table;
-  ForEachChunk(CountAllocations, &table);
-  uint64_t slots = 1024;
-  while (slots < 2 * table.allocations + 2) slots *= 2;
-  uint64_t table_bytes = slots * sizeof(AddressState);
-  table.slots = static_cast<AddressState*>(MapScratch(table_bytes));
-  if (!table.slots) return;
-  table.mask = slots - 1;
   ForEachChunk(ReplayChunk, &table);
+  if (table.failed || !table.slots) {
+    UnmapScratch(table.slots, table.bytes());
+    return;
+  }
+  const uint64_t slots = table.mask + 1;
+  const uint64_t table_bytes = table.bytes();
 
   Exclusions exclusions;
   exclusions.arena_heaps = table.arena_heaps;

@@ -22,6 +22,7 @@ std::atomic<TracerState> tracer_state{TracerState::kUninitialized};
 std::atomic<uint64_t> known_break{0};
 bool chunk_headers_readable = false;
 bool stacks_enabled = false;
+bool release_stacks = false;
 
 namespace {
 
@@ -147,6 +148,8 @@ bool InitializeTracer() {
   allocator_path = ResolveRealFunctions();
   chunk_headers_readable = RealMallocIsGlibc();
   malloc_shadowed = MallocDefinedBeforeUs();
+  const char* free_stacks = getenv("MEMTRACE_FREE_STACKS");
+  release_stacks = free_stacks && strcmp(free_stacks, "1") == 0;
   const char* leak_scan = getenv("MEMTRACE_LEAK_SCAN");
   leak_scan_enabled = !(leak_scan && strcmp(leak_scan, "0") == 0);
   format::FileHeader* header = OpenTrace();
