@@ -17,6 +17,11 @@ int main(int argc, char** argv) {
   AddCallsCommand(app, &action);
   AddBrkCommand(app, &action);
   AddLeaksCommand(app, &action);
+  AddMapsCommand(app, &action);
+  AddReplayCommand(app, &action);
+  AddHtmlCommand(app, &action);
+  AddDiffCommand(app, &action);
+  AddExportCommand(app, &action);
 
   try {
     app.parse(argc, argv);

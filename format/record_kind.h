@@ -79,7 +79,9 @@ enum class Shape : uint8_t {
   X(kFork, 113, "fork")                     /* fork() returned child pid `param` in the parent */   \
   X(kOwnMapping, 114, "memtrace mapping")   /* memtrace's own memory: address, size; param 1 born, \
                                                0 gone */                                           \
-  X(kLibraryEvent, 115, "library")          /* dlopen (param 1) or dlclose (0) of path bytes */
+  X(kLibraryEvent, 115, "library")          /* dlopen (param 1) or dlclose (0) of path bytes */     \
+  X(kArenaHeap, 116, "arena heap")          /* a thread arena's heap at address: reserved size,   \
+                                               read-write old_size (heap_info), as first seen */
 
 enum class RecordKind : uint8_t {
 #define MEMTRACE_ENUMERATOR(name, value, ...) name = value,

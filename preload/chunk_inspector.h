@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "format/record_codec.h"
+#include "preload/thread_state.h"
 
 namespace memtrace::preload {
 
@@ -40,6 +41,29 @@ inline void InspectReleasedChunk(const void* block, format::Record& record) {
   record.flags |= format::kFlagChunkRead | format::kFlagMmapped;
   record.chunk_size = size_word & format::kChunkSizeMask;
   record.chunk_offset = words[-2];
+}
+
+// glibc's heap_info, at the start of every thread-arena heap (arena.c): heaps are HEAP_MAX_SIZE
+// (64 MiB) reservations aligned to their size, made read-write as they grow.
+struct ArenaHeapInfo {
+  void* arena;
+  void* previous;
+  uint64_t size;           // bytes of the heap in use
+  uint64_t writable_size;  // bytes made read-write (mprotect_size)
+};
+inline constexpr uint64_t kArenaHeapBytes = uint64_t{64} << 20;
+
+// For a block from a thread arena, the heap it lives in and its current read-write size; returns false
+// if unchanged since this thread last looked (the common case: no record needed).
+inline bool ArenaHeapChanged(const format::Record& record, ThreadState& thread, uint64_t* base,
+                             const ArenaHeapInfo** info) {
+  if (!(record.flags & format::kFlagNonMainArena) || !record.address) return false;
+  *base = record.address & ~(kArenaHeapBytes - 1);
+  *info = reinterpret_cast<const ArenaHeapInfo*>(*base);
+  if (*base == thread.arena_heap && (*info)->writable_size == thread.arena_heap_writable) return false;
+  thread.arena_heap = *base;
+  thread.arena_heap_writable = (*info)->writable_size;
+  return true;
 }
 
 }  // namespace memtrace::preload

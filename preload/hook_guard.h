@@ -9,6 +9,7 @@
 
 #include <atomic>
 
+#include "preload/chunk_inspector.h"
 #include "preload/stack_capture.h"
 #include "preload/thread_state.h"
 #include "preload/trace_writer.h"
@@ -62,10 +63,26 @@ class HookScope {
       }
     }
     Append(thread_, record);
+    ReportArenaHeap(record);
     errno = saved;
   }
 
  private:
+  // A thread arena's heap, the first time this thread allocates from it or when it grew: the
+  // allocator's own mappings, which no hook sees.
+  void ReportArenaHeap(const format::Record& record) {
+    uint64_t base;
+    const ArenaHeapInfo* info;
+    if (!ChunkHeadersReadable() || !ArenaHeapChanged(record, thread_, &base, &info)) return;
+    format::Record heap;
+    heap.kind = format::RecordKind::kArenaHeap;
+    heap.timestamp = record.timestamp;
+    heap.address = base;
+    heap.size = info->size;
+    heap.old_size = info->writable_size;
+    Append(thread_, heap);
+  }
+
   ThreadState& thread_;
   bool active_ = false;
   bool stack_captured_ = false;

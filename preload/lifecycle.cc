@@ -12,6 +12,8 @@
 #include "preload/export.h"
 #include "preload/hook_guard.h"
 #include "preload/leak_scan.h"
+#include "preload/process_events.h"
+#include "preload/stack_table.h"
 #include "preload/real_functions.h"
 
 extern char** environ;
@@ -75,6 +77,24 @@ void EmitEnvironment(ThreadState& thread) {
 
 // Fills what the writer does not know about the process and records the environment that changes
 // malloc's behaviour.
+// The trace this one continues: the image before an exec (MEMTRACE_PARENT_TRACE=<pid>:<path>, set
+// by our exec hooks) or, in a fork child, the parent's.
+void NameParentTrace(format::FileHeader* header, const char* fork_parent_trace) {
+  if (fork_parent_trace) {
+    header->parent_pid = header->ppid;
+    CopyText(header->parent_trace, sizeof header->parent_trace, fork_parent_trace);
+    return;
+  }
+  const char* parent = getenv("MEMTRACE_PARENT_TRACE");
+  if (!parent) return;
+  uint32_t pid = 0;
+  while (*parent >= '0' && *parent <= '9') pid = pid * 10 + static_cast<uint32_t>(*parent++ - '0');
+  if (*parent != ':' || pid != header->pid) return;  // left over from an ancestor: not our image
+  header->parent_pid = pid;
+  header->exec_generation = 1;
+  CopyText(header->parent_trace, sizeof header->parent_trace, parent + 1);
+}
+
 void DescribeProcess(format::FileHeader* header) {
   header->flags |= chunk_headers_readable ? format::kHeaderGlibcAllocator : format::kHeaderForeignAllocator;
   if (malloc_shadowed) header->flags |= format::kHeaderMallocShadowed;
@@ -87,7 +107,20 @@ void DescribeProcess(format::FileHeader* header) {
     if (header->command_line[i] == 0) header->command_line[i] = ' ';
   }
   header->initial_break = known_break.load(std::memory_order_relaxed);
+  header->trace_inode = TraceInode();
   EmitEnvironment(thread_state);
+  const void* table_begin = nullptr;
+  const void* table_end = nullptr;
+  StackTableRange(&table_begin, &table_end);
+  if (table_begin) {
+    format::Record own;
+    own.kind = format::RecordKind::kOwnMapping;
+    own.timestamp = NowNanoseconds();
+    own.address = reinterpret_cast<uint64_t>(table_begin);
+    own.size = static_cast<uint64_t>(static_cast<const char*>(table_end) - static_cast<const char*>(table_begin));
+    own.param = 1;
+    Append(thread_state, own);
+  }
   // memtrace's own start-up (loading libunwind) may have made malloc grow the heap: say so, rather than
   // pin that move on the program's next call.
   if (uint64_t now = CurrentBreak(); now && now != header->initial_break) {
@@ -107,9 +140,13 @@ void AfterForkInChild() {
   // new generation.
   if (tracer_state.load(std::memory_order_acquire) != TracerState::kReady) return;
   ++thread_state.depth;
+  char parent_trace[512];
+  CopyText(parent_trace, sizeof parent_trace, TracePath());
   if (format::FileHeader* header = ReopenAfterFork()) {
     stacks_enabled = stacks_enabled && InitializeStackCapture(/*after_fork=*/true);
     DescribeProcess(header);
+    NameParentTrace(header, parent_trace);
+    EmitMapsSnapshot(thread_state, format::SnapshotReason::kStart);
   } else {
     tracer_state.store(TracerState::kDisabled, std::memory_order_release);
   }
@@ -121,6 +158,7 @@ void EmitEnd(format::EndReason reason, int status) {
   if (!scope.active()) return;
   EmitModules(thread_state);  // libraries loaded since start-up, for symbolizing their stacks
   if (leak_scan_enabled) RunLeakScan(thread_state);
+  EmitMapsSnapshot(thread_state, format::SnapshotReason::kExit);
   format::Record record;
   record.kind = format::RecordKind::kProcessEnd;
   record.timestamp = NowNanoseconds();
@@ -160,6 +198,8 @@ bool InitializeTracer() {
   }
   stacks_enabled = InitializeStackCapture(/*after_fork=*/false);
   DescribeProcess(header);
+  NameParentTrace(header, nullptr);
+  EmitMapsSnapshot(thread_state, format::SnapshotReason::kStart);
   pthread_atfork(nullptr, nullptr, AfterForkInChild);
   tracer_state.store(TracerState::kReady, std::memory_order_release);
   return true;

@@ -35,10 +35,27 @@ bool CalledByUnwinder(const void* return_address) {
   return IsUnwinderCode(reinterpret_cast<uint64_t>(return_address));
 }
 
+// The unwinder's own mappings are memtrace's: recorded as such, so the maps reconstruction can
+// account for them and hide them.
+void EmitOwnMapping(HookScope& scope, const void* address, size_t length, bool born) {
+  Record record;
+  record.kind = RecordKind::kOwnMapping;
+  record.timestamp = NowNanoseconds();
+  record.address = AddressOf(address);
+  record.size = length;
+  record.param = born ? 1 : 0;
+  scope.Emit(record);
+}
+
 void* TracedMmap(const void* caller, RecordKind kind, void* hint, size_t length, int prot, int flags, int fd,
                  off_t offset) {
   HookScope scope;
-  if (!scope.active() || CalledByUnwinder(caller)) return ForwardMmap(hint, length, prot, flags, fd, offset);
+  if (!scope.active()) return ForwardMmap(hint, length, prot, flags, fd, offset);
+  if (CalledByUnwinder(caller)) {
+    void* result = ForwardMmap(hint, length, prot, flags, fd, offset);
+    if (result != MAP_FAILED) EmitOwnMapping(scope, result, length, true);
+    return result;
+  }
   void* result = ForwardMmap(hint, length, prot, flags, fd, offset);
   Record record;
   record.kind = kind;
@@ -89,7 +106,12 @@ MEMTRACE_EXPORT int munmap(void* address, size_t length) {
     return real.munmap ? real.munmap(address, length) : static_cast<int>(syscall(SYS_munmap, address, length));
   };
   HookScope scope;
-  if (!scope.active() || CalledByUnwinder(__builtin_return_address(0))) return call();
+  if (!scope.active()) return call();
+  if (CalledByUnwinder(__builtin_return_address(0))) {
+    int result = call();
+    if (result == 0) EmitOwnMapping(scope, address, length, false);
+    return result;
+  }
   Record record;
   record.kind = RecordKind::kMunmap;
   record.timestamp = NowNanoseconds();  // before: the range may be reused by another thread at once

@@ -6,6 +6,7 @@
 // before initialization, or from inside dlsym, always has somewhere to go.
 #pragma once
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -37,7 +38,14 @@ namespace memtrace::preload {
   X(sbrk, void*, (intptr_t))                                                         \
   X(exit, void, (int))                                                               \
   X(_exit, void, (int))                                                              \
-  X(_Exit, void, (int))
+  X(_Exit, void, (int))                                                              \
+  X(fork, pid_t, ())                                                                 \
+  X(pthread_create, int, (pthread_t*, const pthread_attr_t*, void* (*)(void*), void*)) \
+  X(execve, int, (const char*, char* const*, char* const*))                          \
+  X(execvpe, int, (const char*, char* const*, char* const*))                         \
+  X(fexecve, int, (int, char* const*, char* const*))                                 \
+  X(dlopen, void*, (const char*, int))                                               \
+  X(dlclose, int, (void*))
 
 struct RealFunctions {
 #define MEMTRACE_REAL_POINTER(name, ret, params) ret(*name) params = nullptr;

@@ -47,5 +47,10 @@ void AddSummaryCommand(CLI::App& app, CommandAction* action);
 void AddCallsCommand(CLI::App& app, CommandAction* action);
 void AddBrkCommand(CLI::App& app, CommandAction* action);
 void AddLeaksCommand(CLI::App& app, CommandAction* action);
+void AddMapsCommand(CLI::App& app, CommandAction* action);
+void AddReplayCommand(CLI::App& app, CommandAction* action);
+void AddHtmlCommand(CLI::App& app, CommandAction* action);
+void AddDiffCommand(CLI::App& app, CommandAction* action);
+void AddExportCommand(CLI::App& app, CommandAction* action);
 
 }  // namespace memtrace::analyzer

@@ -1,0 +1,297 @@
+#include "analyzer/maps_timeline.h"
+
+#include <sys/mman.h>
+
+#include "analyzer/event_facts.h"
+
+namespace memtrace::analyzer {
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kArenaHeapBytes = uint64_t{64} << 20;  // glibc's HEAP_MAX_SIZE on 64-bit
+
+uint64_t PageUp(uint64_t bytes) { return (bytes + kPage - 1) & ~(kPage - 1); }
+
+bool IsBracketed(const std::string& path) { return !path.empty() && path[0] == '['; }
+
+// The regions of `map` with memtrace's own memory cut out and neighbours of equal protection joined:
+// the form in which the reconstruction and a snapshot are compared (names and VMA boundaries aside).
+std::vector<std::pair<uint64_t, Region>> ProtectionCoverage(const RegionMap& map, const RegionMap& own,
+                                                            uint64_t trace_inode) {
+  RegionMap copy;
+  for (const auto& [begin, region] : map.regions()) {
+    if (region.origin != Origin::kMemtrace) copy.Insert(begin, region);
+  }
+  for (const auto& [begin, region] : own.regions()) copy.Remove(begin, region.end);
+  (void)trace_inode;
+  std::vector<std::pair<uint64_t, Region>> out;
+  for (const auto& [begin, region] : copy.regions()) {
+    if (!out.empty() && out.back().second.end == begin && out.back().second.prot == region.prot) {
+      out.back().second.end = region.end;
+    } else {
+      out.emplace_back(begin, region);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+const char* ChangeName(MapChange::Type type) {
+  switch (type) {
+    case MapChange::Type::kBirth: return "birth";
+    case MapChange::Type::kDeath: return "death";
+    case MapChange::Type::kResize: return "resize";
+    case MapChange::Type::kProtect: return "protect";
+    case MapChange::Type::kDiscovered: return "discovered";
+    case MapChange::Type::kVanished: return "vanished";
+  }
+  return "birth";
+}
+
+void MapsTimeline::Begin(const TraceInfo& info) {
+  trace_inode_ = info.header.trace_inode;
+  heap_start_ = info.header.initial_break;
+}
+
+Origin MapsTimeline::Classify(uint64_t begin, const Region& region) const {
+  if (own_.Find(begin, nullptr)) return Origin::kMemtrace;
+  if (region.path == "[heap]") return Origin::kHeap;
+  if (region.path == "[stack]") return Origin::kMainStack;
+  if (region.path.rfind("[v", 0) == 0) return Origin::kKernel;  // [vdso], [vvar], [vvar_vclock], [vsyscall]
+  if (!region.path.empty() && !IsBracketed(region.path)) return Origin::kLoader;
+  return Origin::kOther;
+}
+
+void MapsTimeline::Birth(uint64_t begin, Region region, const format::Event& e, MapChange::Type type) {
+  region.birth_ns = e.timestamp;
+  region.cause = e.kind;
+  region.tid = e.tid;
+  region.stack_id = e.stack_id;
+  changes_.push_back({type, e.timestamp, begin, region.end, region.prot, region.origin, e.kind, e.tid, e.stack_id,
+                      region.path});
+  regions_.Insert(begin, region);
+}
+
+void MapsTimeline::Death(uint64_t begin, uint64_t end, const format::Event& e) {
+  uint64_t first = 0;
+  const Region* region = regions_.Find(begin, &first);
+  Origin origin = region ? region->origin : Origin::kOther;
+  std::string path = region ? region->path : "";
+  changes_.push_back({MapChange::Type::kDeath, e.timestamp, begin, end, 0, origin, e.kind, e.tid, e.stack_id, path});
+  regions_.Remove(begin, end);
+}
+
+void MapsTimeline::MoveBreak(const format::Event& e, uint64_t after) {
+  if (after <= heap_start_) {
+    Death(heap_start_, PageUp(e.brk_before), e);
+    return;
+  }
+  Region heap;
+  heap.end = PageUp(after);
+  heap.prot = PROT_READ | PROT_WRITE;
+  heap.path = "[heap]";
+  heap.origin = Origin::kHeap;
+  bool existed = regions_.Find(heap_start_, nullptr) != nullptr;
+  Birth(heap_start_, heap, e, existed ? MapChange::Type::kResize : MapChange::Type::kBirth);
+}
+
+void MapsTimeline::ApplyCall(const format::Event& e) {
+  Region region;
+  region.prot = PROT_READ | PROT_WRITE;
+  switch (format::ShapeOf(e.kind)) {
+    case Shape::kMmap:
+      if (e.address == ~uint64_t{0}) return;  // MAP_FAILED
+      region.end = e.address + PageUp(e.size);
+      region.prot = e.prot;
+      region.shared = e.map_flags & MAP_SHARED;
+      region.offset = e.offset;
+      region.origin = Origin::kProgram;
+      return Birth(e.address, region, e);
+    case Shape::kMunmap:
+      if (e.result == 0) Death(e.address, e.address + PageUp(e.size), e);
+      return;
+    case Shape::kMremap: {
+      if (e.address == ~uint64_t{0}) return;
+      uint64_t first = 0;
+      const Region* old = regions_.Find(e.old_address, &first);
+      if (old) region = *old;
+      region.origin = old ? old->origin : Origin::kProgram;
+      regions_.Remove(e.old_address, e.old_address + PageUp(e.old_size));
+      region.end = e.address + PageUp(e.size);
+      return Birth(e.address, region, e, MapChange::Type::kResize);
+    }
+    case Shape::kMprotect:
+      if (e.kind == RecordKind::kMprotect && e.result == 0) {
+        regions_.Protect(e.address, e.address + PageUp(e.size), e.prot);
+        changes_.push_back({MapChange::Type::kProtect, e.timestamp, e.address, e.address + PageUp(e.size), e.prot,
+                            Origin::kProgram, e.kind, e.tid, e.stack_id, ""});
+      }
+      return;
+    case Shape::kRelease:
+      if (e.flags & format::kFlagMmapped) Death(MappingBase(e), MappingBase(e) + MappingLength(e), e);
+      return;
+    default:
+      break;
+  }
+  if (IsAllocation(e) && VerdictOf(e) == Verdict::kMmapped) {
+    if (IsResizeInPlace(e)) {  // mremap of the chunk's mapping: drop the old extent first
+      uint64_t first = 0;
+      if (const Region* old = regions_.Find(MappingBase(e), &first)) regions_.Remove(first, old->end);
+    }
+    region.end = MappingBase(e) + MappingLength(e);
+    region.origin = Origin::kAllocator;
+    Birth(MappingBase(e), region, e);
+  }
+}
+
+void MapsTimeline::Apply(const format::Event& e) {
+  if (e.timestamp > stop_at_) return;
+  if (e.flags & format::kFlagBrkMoved && !format::IsMeta(e.kind)) MoveBreak(e, e.brk_after);
+  switch (e.kind) {
+    case RecordKind::kStartupBreakMove:
+      return MoveBreak(e, e.brk_after);
+    case RecordKind::kMapEntry: {
+      if (e.param != snapshot_sequence_) {
+        snapshot_.Clear();
+        snapshot_sequence_ = e.param;
+      }
+      Region region;
+      region.end = e.address + e.size;
+      region.prot = e.prot;
+      region.shared = e.map_flags & MAP_SHARED;
+      region.offset = e.offset;
+      region.path.assign(reinterpret_cast<const char*>(e.bytes), e.byte_count);
+      region.origin = (trace_inode_ && e.count == trace_inode_) ? Origin::kMemtrace : Origin::kOther;
+      snapshot_.Insert(e.address, region);
+      return;
+    }
+    case RecordKind::kMapsSnapshotEnd:
+      if (e.param == snapshot_sequence_) AdoptSnapshot(e);
+      return;
+    case RecordKind::kThreadStack: {
+      Region guard;
+      guard.end = e.address;
+      guard.origin = Origin::kThreadStack;
+      if (e.old_size) Birth(e.address - e.old_size, guard, e);
+      Region stack;
+      stack.end = e.address + e.size;
+      stack.prot = PROT_READ | PROT_WRITE;
+      stack.origin = Origin::kThreadStack;
+      return Birth(e.address, stack, e);
+    }
+    case RecordKind::kArenaHeap: {
+      // Several threads can share an arena: a heap already known only changes its read-write part.
+      uint64_t first = 0;
+      const Region* known = regions_.Find(e.address, &first);
+      if (known && known->origin == Origin::kAllocator && first == e.address && known->end == e.address + e.old_size) {
+        return;
+      }
+      Region reserved;
+      reserved.end = e.address + kArenaHeapBytes;
+      reserved.origin = Origin::kAllocator;
+      Birth(e.address, reserved, e);
+      Region writable;
+      writable.end = e.address + e.old_size;
+      writable.prot = PROT_READ | PROT_WRITE;
+      writable.origin = Origin::kAllocator;
+      return Birth(e.address, writable, e, MapChange::Type::kResize);
+    }
+    case RecordKind::kOwnMapping: {
+      Region own;
+      own.end = e.address + PageUp(e.size);
+      own.prot = PROT_READ | PROT_WRITE;
+      own.origin = Origin::kMemtrace;
+      if (e.param) {
+        own_.Insert(e.address, own);
+        regions_.Insert(e.address, own);
+      } else {
+        own_.Remove(e.address, own.end);
+        regions_.Remove(e.address, own.end);
+      }
+      return;
+    }
+    default:
+      if (!format::IsMeta(e.kind)) ApplyCall(e);
+  }
+}
+
+void MapsTimeline::Verify() {
+  verification_ = {};
+  verification_.done = true;
+  auto built = ProtectionCoverage(regions_, own_, trace_inode_);
+  auto kernel = ProtectionCoverage(snapshot_, own_, trace_inode_);
+  // Ranges present on one side only, or with another protection: a merge walk over both lists.
+  RegionMap rebuilt_map, kernel_map;
+  for (const auto& [begin, region] : built) rebuilt_map.Insert(begin, region);
+  for (const auto& [begin, region] : kernel) kernel_map.Insert(begin, region);
+  for (const auto& [begin, region] : kernel) {
+    uint64_t first = 0;
+    const Region* match = rebuilt_map.Find(begin, &first);
+    if (!match || first != begin || match->end != region.end || match->prot != region.prot) {
+      verification_.differences.push_back({begin, region.end, region.prot, true, region.path});
+    }
+  }
+  for (const auto& [begin, region] : built) {
+    uint64_t first = 0;
+    const Region* match = kernel_map.Find(begin, &first);
+    if (!match || first != begin || match->end != region.end || match->prot != region.prot) {
+      verification_.differences.push_back({begin, region.end, region.prot, false, ""});
+    }
+  }
+}
+
+void MapsTimeline::AdoptSnapshot(const format::Event& end) {
+  auto reason = static_cast<format::SnapshotReason>(end.prot);
+  if (reason == format::SnapshotReason::kExit) Verify();
+  RegionMap adopted;
+  for (const auto& [begin, taken] : snapshot_.regions()) {
+    Region region = taken;
+    uint64_t first = 0;
+    const Region* known = regions_.Find(begin, &first);
+    if (known && region.origin != Origin::kMemtrace) {
+      // Keep what the trace says about who made it; the snapshot knows the names.
+      region.origin = known->origin == Origin::kOther ? Classify(begin, region) : known->origin;
+      region.birth_ns = known->birth_ns;
+      region.cause = known->cause;
+      region.tid = known->tid;
+      region.stack_id = known->stack_id;
+    } else if (region.origin != Origin::kMemtrace) {
+      region.origin = Classify(begin, region);
+      region.birth_ns = end.timestamp;
+      if (snapshots_adopted_ > 0) {
+        changes_.push_back({MapChange::Type::kDiscovered, end.timestamp, begin, region.end, region.prot, region.origin,
+                            RecordKind::kMapsSnapshotEnd, end.tid, 0, region.path});
+      }
+    }
+    if (region.path == "[heap]" && snapshots_adopted_ == 0) heap_start_ = begin;
+    adopted.Insert(begin, region);
+  }
+  // The anonymous region just after a library's last file mapping is its .bss.
+  std::pair<uint64_t, Region>* previous = nullptr;
+  std::vector<std::pair<uint64_t, Region>> ordered(adopted.regions().begin(), adopted.regions().end());
+  for (auto& entry : ordered) {
+    if (previous && entry.second.origin == Origin::kOther && entry.second.path.empty() &&
+        previous->second.origin == Origin::kLoader && previous->second.end == entry.first) {
+      entry.second.origin = Origin::kLoader;
+      adopted.Insert(entry.first, entry.second);
+    }
+    previous = &entry;
+  }
+  if (snapshots_adopted_ > 0) {
+    for (const auto& [begin, region] : regions_.regions()) {
+      if (!snapshot_.Find(begin, nullptr) && region.origin != Origin::kMemtrace) {
+        changes_.push_back({MapChange::Type::kVanished, end.timestamp, begin, region.end, region.prot, region.origin,
+                            RecordKind::kMapsSnapshotEnd, end.tid, 0, region.path});
+      }
+    }
+  }
+  // memtrace's anonymous memory stays marked even where the kernel merged it into a neighbour.
+  for (const auto& [begin, region] : own_.regions()) adopted.Insert(begin, region);
+  regions_ = adopted;
+  ++snapshots_adopted_;
+  snapshot_.Clear();
+}
+
+}  // namespace memtrace::analyzer

@@ -1,0 +1,83 @@
+// Which mappings the process had, and when: the reconstruction behind `memtrace maps`.
+//
+// It starts from the /proc/self/maps snapshot taken when tracing began and replays every mapping change
+// the trace shows: the program's mmap/munmap/mremap/mprotect, malloc's mmapped chunks (from chunk
+// headers), the brk heap (from break moves), thread stacks, thread-arena heaps and memtrace's own
+// memory. Each later snapshot (dlopen, dlclose, exit) is compared with the reconstruction (at exit that
+// comparison is `--verify`), then adopted, so whatever libc did unseen is named from then on.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "analyzer/region_map.h"
+#include "analyzer/trace_pass.h"
+
+namespace memtrace::analyzer {
+
+struct MapChange {
+  enum class Type : uint8_t { kBirth, kDeath, kResize, kProtect, kDiscovered, kVanished };
+  Type type = Type::kBirth;
+  uint64_t timestamp = 0;
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  uint64_t prot = 0;
+  Origin origin = Origin::kOther;
+  format::RecordKind cause = format::RecordKind::kMmap;
+  uint32_t tid = 0;
+  uint32_t stack_id = 0;
+  std::string path;
+};
+
+const char* ChangeName(MapChange::Type type);
+
+// A range where the reconstruction and the kernel's own /proc/self/maps disagree.
+struct MapsDifference {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  uint64_t prot = 0;
+  bool in_kernel = false;  // true: the kernel had it and the reconstruction did not; false: the reverse
+  std::string path;        // the kernel's name for it, when in_kernel
+};
+
+struct MapsVerification {
+  bool done = false;  // an exit snapshot was found
+  std::vector<MapsDifference> differences;
+};
+
+class MapsTimeline : public EventConsumer {
+ public:
+  // Events after `stop_at_ns` (trace time, absolute) are not applied.
+  explicit MapsTimeline(uint64_t stop_at_ns = UINT64_MAX) : stop_at_(stop_at_ns) {}
+
+  void Begin(const TraceInfo& info) override;
+  void Apply(const format::Event& e) override;
+
+  const RegionMap& regions() const { return regions_; }
+  const std::vector<MapChange>& changes() const { return changes_; }
+  const MapsVerification& verification() const { return verification_; }
+  bool saw_snapshot() const { return snapshots_adopted_ > 0; }
+
+ private:
+  Origin Classify(uint64_t begin, const Region& region) const;
+  void AdoptSnapshot(const format::Event& end);
+  void Verify();
+  void MoveBreak(const format::Event& e, uint64_t after);
+  void Birth(uint64_t begin, Region region, const format::Event& e, MapChange::Type type = MapChange::Type::kBirth);
+  void Death(uint64_t begin, uint64_t end, const format::Event& e);
+  void ApplyCall(const format::Event& e);
+
+  uint64_t stop_at_;
+  uint64_t trace_inode_ = 0;
+  uint64_t heap_start_ = 0;
+  RegionMap regions_;
+  RegionMap own_;       // memtrace's anonymous memory (stack table, unwinder cache)
+  RegionMap snapshot_;  // the snapshot being read
+  int64_t snapshot_sequence_ = 0;
+  int snapshots_adopted_ = 0;
+  std::vector<MapChange> changes_;
+  MapsVerification verification_;
+};
+
+}  // namespace memtrace::analyzer

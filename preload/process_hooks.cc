@@ -1,0 +1,311 @@
+// Threads, processes and libraries: thread stacks (pthread_create), fork children, exec'd images,
+// dlopen/dlclose, and the /proc/self/maps snapshots that let the analyzer name every mapping.
+//
+// vfork and posix_spawn are not wrapped: a vfork child shares our memory and must not write to the
+// trace, and posix_spawn's child execs at once (its new image is traced through LD_PRELOAD).
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "preload/export.h"
+#include "preload/hook_guard.h"
+#include "preload/process_events.h"
+#include "preload/proc_maps.h"
+#include "preload/real_functions.h"
+
+extern char** environ;
+
+using memtrace::format::Record;
+using memtrace::format::RecordKind;
+using namespace memtrace::preload;
+
+namespace memtrace::preload {
+
+namespace {
+
+std::atomic<int64_t> next_snapshot{1};
+
+struct SnapshotWriter {
+  ThreadState* thread;
+  int64_t sequence;
+  uint64_t entries;
+};
+
+void EmitMapEntry(const MapLine& line, void* context) {
+  auto& writer = *static_cast<SnapshotWriter*>(context);
+  Record record;
+  record.kind = RecordKind::kMapEntry;
+  record.timestamp = NowNanoseconds();
+  record.address = line.begin;
+  record.size = line.end - line.begin;
+  record.prot = (line.readable ? PROT_READ : 0) | (line.writable ? PROT_WRITE : 0) | (line.executable ? PROT_EXEC : 0);
+  record.map_flags = line.shared ? MAP_SHARED : MAP_PRIVATE;
+  record.offset = line.offset;
+  record.count = line.inode;
+  record.param = writer.sequence;
+  record.bytes = reinterpret_cast<const uint8_t*>(line.path);
+  record.byte_count = line.path_length < format::kMaxMetaBytes ? line.path_length : format::kMaxMetaBytes;
+  Append(*writer.thread, record);
+  ++writer.entries;
+}
+
+}  // namespace
+
+void EmitMapsSnapshot(ThreadState& thread, format::SnapshotReason reason) {
+  SnapshotWriter writer{&thread, next_snapshot.fetch_add(1, std::memory_order_relaxed), 0};
+  if (!ForEachMapping(EmitMapEntry, &writer)) return;
+  Record end;
+  end.kind = RecordKind::kMapsSnapshotEnd;
+  end.timestamp = NowNanoseconds();
+  end.param = writer.sequence;
+  end.count = writer.entries;
+  end.prot = static_cast<uint64_t>(reason);
+  Append(thread, end);
+}
+
+}  // namespace memtrace::preload
+
+namespace {
+
+// What a new thread needs to start: the program's routine and argument. Allocated with the real
+// malloc (memtrace's own, unrecorded) and freed by the thread once it has started.
+struct ThreadStart {
+  void* (*routine)(void*);
+  void* argument;
+  uint32_t parent_tid;
+};
+
+void RecordThreadStack(uint32_t parent_tid) {
+  HookScope scope;
+  if (!scope.active()) return;
+  pthread_attr_t attributes;
+  void* stack = nullptr;
+  size_t size = 0, guard = 0;
+  if (pthread_getattr_np(pthread_self(), &attributes) != 0) return;
+  pthread_attr_getstack(&attributes, &stack, &size);
+  pthread_attr_getguardsize(&attributes, &guard);
+  pthread_attr_destroy(&attributes);
+  Record record;
+  record.kind = RecordKind::kThreadStack;
+  record.timestamp = NowNanoseconds();
+  record.address = reinterpret_cast<uint64_t>(stack);
+  record.size = size;
+  record.old_size = guard;
+  record.count = parent_tid;
+  scope.Emit(record);
+}
+
+void* StartThread(void* raw) {
+  ThreadStart start = *static_cast<ThreadStart*>(raw);
+  real.free(raw);
+  RecordThreadStack(start.parent_tid);
+  void* result = start.routine(start.argument);
+  HookScope scope;
+  if (scope.active()) {
+    Record record;
+    record.kind = RecordKind::kThreadEnd;
+    record.timestamp = NowNanoseconds();
+    record.count = thread_state.tid;
+    scope.Emit(record);
+  }
+  return result;
+}
+
+// A copy of `envp` with MEMTRACE_PARENT_TRACE=<pid>:<trace> in place of any old one, so the exec'd
+// image's trace can name the one it continues. Built in `storage` (no allocation); returns envp
+// unchanged if it does not fit.
+char* const* EnvironmentForExec(char* const* envp, char** storage, size_t capacity, char* entry, size_t entry_size) {
+  if (!envp || tracer_state.load(std::memory_order_acquire) != TracerState::kReady) return envp;
+  const char* prefix = "MEMTRACE_PARENT_TRACE=";
+  size_t used = 0;
+  for (const char* p = prefix; *p && used + 1 < entry_size;) entry[used++] = *p++;
+  char pid[24];
+  int digits = 0;
+  for (uint64_t value = static_cast<uint64_t>(getpid()); value || !digits; value /= 10) {
+    pid[digits++] = static_cast<char>('0' + value % 10);
+  }
+  while (digits && used + 1 < entry_size) entry[used++] = pid[--digits];
+  if (used + 1 < entry_size) entry[used++] = ':';
+  for (const char* p = TracePath(); *p && used + 1 < entry_size;) entry[used++] = *p++;
+  entry[used] = 0;
+  size_t count = 0;
+  for (char* const* e = envp; *e; ++e) {
+    if (strncmp(*e, prefix, strlen(prefix)) == 0) continue;
+    if (count + 2 >= capacity) return envp;
+    storage[count++] = *e;
+  }
+  storage[count++] = entry;
+  storage[count] = nullptr;
+  return storage;
+}
+
+// Says, before an exec replaces the image, that this trace ends here.
+void RecordExec() {
+  HookScope scope;
+  if (!scope.active()) return;
+  Record record;
+  record.kind = RecordKind::kProcessEnd;
+  record.timestamp = NowNanoseconds();
+  record.param = static_cast<int64_t>(memtrace::format::EndReason::kExec);
+  record.result = -1;
+  scope.Emit(record);
+}
+
+void RecordLibrary(const char* path, bool opened) {
+  HookScope scope;
+  if (!scope.active()) return;
+  Record record;
+  record.kind = RecordKind::kLibraryEvent;
+  record.timestamp = NowNanoseconds();
+  record.param = opened ? 1 : 0;
+  if (path) {
+    record.bytes = reinterpret_cast<const uint8_t*>(path);
+    record.byte_count = static_cast<uint32_t>(strnlen(path, memtrace::format::kMaxMetaBytes));
+  }
+  scope.Emit(record);
+  EmitModules(thread_state);
+  EmitMapsSnapshot(thread_state, opened ? memtrace::format::SnapshotReason::kDlopen
+                                        : memtrace::format::SnapshotReason::kDlclose);
+}
+
+constexpr size_t kMaxEnvironment = 4096;
+
+// Runs `call(envp)` with the parent-trace variable added: the exec family's common part.
+template <typename Call>
+int TracedExec(char* const* envp, Call call) {
+  RecordExec();
+  char* storage[kMaxEnvironment];
+  char entry[4200];
+  int result = call(EnvironmentForExec(envp, storage, kMaxEnvironment, entry, sizeof entry));
+  return result;  // only reached if the exec failed; the trace simply continues
+}
+
+template <typename Fn>
+Fn* Resolved(Fn*& slot, const char* name) {
+  if (!slot) slot = reinterpret_cast<Fn*>(dlsym(RTLD_NEXT, name));
+  return slot;
+}
+
+// Collects an execl-style variadic argument list into `argv` (at most `capacity` entries).
+bool CollectArguments(const char* first, va_list& args, char** argv, size_t capacity) {
+  size_t count = 0;
+  argv[count++] = const_cast<char*>(first);
+  while (true) {
+    if (count == capacity) return false;
+    char* next = va_arg(args, char*);
+    argv[count++] = next;
+    if (!next) return true;
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+MEMTRACE_EXPORT pid_t fork(void) {
+  pid_t pid = Resolved(real.fork, "fork")();
+  if (pid > 0) {
+    int saved = errno;
+    HookScope scope;
+    if (scope.active()) {
+      Record record;
+      record.kind = RecordKind::kFork;
+      record.timestamp = NowNanoseconds();
+      record.param = pid;
+      scope.Emit(record);
+    }
+    errno = saved;
+  }
+  return pid;
+}
+
+MEMTRACE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attributes, void* (*routine)(void*),
+                                   void* argument) {
+  auto* create = Resolved(real.pthread_create, "pthread_create");
+  auto* start = static_cast<ThreadStart*>(real.malloc(sizeof(ThreadStart)));
+  if (!start || tracer_state.load(std::memory_order_acquire) != TracerState::kReady) {
+    real.free(start);
+    return create(thread, attributes, routine, argument);
+  }
+  if (!thread_state.tid) thread_state.tid = CurrentTid();
+  *start = {routine, argument, thread_state.tid};
+  int result = create(thread, attributes, StartThread, start);
+  if (result != 0) real.free(start);
+  return result;
+}
+
+MEMTRACE_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) {
+  return TracedExec(envp, [&](char* const* env) { return Resolved(real.execve, "execve")(path, argv, env); });
+}
+
+MEMTRACE_EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) {
+  return TracedExec(envp, [&](char* const* env) { return Resolved(real.execvpe, "execvpe")(file, argv, env); });
+}
+
+MEMTRACE_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) {
+  return TracedExec(envp, [&](char* const* env) { return Resolved(real.fexecve, "fexecve")(fd, argv, env); });
+}
+
+MEMTRACE_EXPORT int execv(const char* path, char* const argv[]) { return execve(path, argv, environ); }
+
+MEMTRACE_EXPORT int execvp(const char* file, char* const argv[]) { return execvpe(file, argv, environ); }
+
+MEMTRACE_EXPORT int execl(const char* path, const char* first, ...) {
+  char* argv[1024];
+  va_list args;
+  va_start(args, first);
+  bool fits = CollectArguments(first, args, argv, 1024);
+  va_end(args);
+  if (!fits) {
+    errno = E2BIG;
+    return -1;
+  }
+  return execve(path, argv, environ);
+}
+
+MEMTRACE_EXPORT int execlp(const char* file, const char* first, ...) {
+  char* argv[1024];
+  va_list args;
+  va_start(args, first);
+  bool fits = CollectArguments(first, args, argv, 1024);
+  va_end(args);
+  if (!fits) {
+    errno = E2BIG;
+    return -1;
+  }
+  return execvpe(file, argv, environ);
+}
+
+MEMTRACE_EXPORT int execle(const char* path, const char* first, ...) {
+  char* argv[1024];
+  va_list args;
+  va_start(args, first);
+  bool fits = CollectArguments(first, args, argv, 1024);
+  char* const* envp = fits ? va_arg(args, char* const*) : nullptr;
+  va_end(args);
+  if (!fits) {
+    errno = E2BIG;
+    return -1;
+  }
+  return execve(path, argv, envp);
+}
+
+MEMTRACE_EXPORT void* dlopen(const char* path, int flags) {
+  void* handle = Resolved(real.dlopen, "dlopen")(path, flags);
+  if (handle && thread_state.depth == 0) RecordLibrary(path, true);
+  return handle;
+}
+
+MEMTRACE_EXPORT int dlclose(void* handle) {
+  int result = Resolved(real.dlclose, "dlclose")(handle);
+  if (result == 0 && thread_state.depth == 0) RecordLibrary(nullptr, false);
+  return result;
+}
+
+}  // extern "C"
