@@ -10,11 +10,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 #include <climits>
 #include <cstring>
 #include <fstream>
 
 #include "analyzer/leak_classes.h"
+#include "format/trace_appender.h"
 #include "analyzer/leak_report.h"
 #include "analyzer/trace_pass.h"
 #include "analyzer/trace_summary.h"
@@ -67,6 +69,27 @@ int ExitCodeOf(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return 1;
+}
+
+// A process killed by a signal could not say so in its trace; its parent can.
+void RecordFatalSignal(const std::string& trace, int signal) {
+  struct Ended : EventConsumer {
+    bool ended = false;
+    void Apply(const format::Event& e) override { ended = ended || e.kind == format::RecordKind::kProcessEnd; }
+  } check;
+  TraceInfo info;
+  if (!ReadTrace(trace, {&check}, &info) || check.ended) return;
+  format::Record record;
+  record.kind = format::RecordKind::kProcessEnd;
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  record.timestamp = static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
+  record.param = static_cast<int64_t>(format::EndReason::kSignal);
+  record.result = signal;
+  std::string error;
+  if (!format::AppendRecordToTrace(trace, info.header.pid, record, &error)) {
+    fmt::print(stderr, "memtrace: warning: could not note the fatal signal in the trace: {}\n", error);
+  }
 }
 
 }  // namespace
@@ -190,6 +213,7 @@ int RunTraced(const RunOptions& options) {
                program);
     return exit_code ? exit_code : 2;
   }
+  if (WIFSIGNALED(status)) RecordFatalSignal(traces.front(), WTERMSIG(status));
   TraceSummary summary;
   LeakClasses classes;
   TraceInfo info;

@@ -27,7 +27,8 @@ uint64_t LeakedBytes(const HeapState& heap) { return heap.live_bytes(); }
 void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary& s, const LeakAnalysis* leaks) {
   const auto& h = info.header;
   fmt::print(out, "memtrace summary: {} (pid {})\n", h.command_line[0] ? h.command_line : h.program, h.pid);
-  std::string status = info.exit_status >= 0 ? fmt::format(", status {}", info.exit_status) : "";
+  bool has_status = info.exit_status >= 0 && info.end_reason != format::EndReason::kSignal;
+  std::string status = has_status ? fmt::format(", status {}", info.exit_status) : "";
   fmt::print(out, "  trace      {}: {}{}; {} records, {} threads, {} s\n", info.path,
              info.complete() ? "complete" : "INCOMPLETE", info.ended ? fmt::format(" ({}{})", info.EndDescription(), status)
                                                                  : fmt::format(" ({})", info.EndDescription()),
@@ -74,7 +75,8 @@ void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary&
   }
 }
 
-void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary& s, const LeakAnalysis* leaks) {
+void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary& s, const LeakAnalysis* leaks,
+                      const std::function<void(JsonWriter&)>& extra) {
   const auto& h = info.header;
   JsonWriter json(out);
   json.BeginObject();
@@ -132,6 +134,7 @@ void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary&
       .Field("unknown_releases", s.heap().unknown_releases())
       .Field("mismatched_releases", s.heap().mismatched_releases())
       .EndObject();
+  if (extra) extra(json);
   json.EndObject();
 }
 

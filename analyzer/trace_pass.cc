@@ -1,22 +1,27 @@
 #include "analyzer/trace_pass.h"
 
 #include <fmt/core.h>
+#include <string.h>
 
 namespace memtrace::analyzer {
 
-const char* TraceInfo::EndDescription() const {
+std::string TraceInfo::EndDescription() const {
   if (truncated) return "trace cut short";
   if (!ended) return "no clean exit (killed, crashed, or still running)";
   switch (end_reason) {
     case format::EndReason::kExit: return "exit";
     case format::EndReason::kUnderscoreExit: return "_exit";
-    case format::EndReason::kSignal: return "fatal signal";
+    case format::EndReason::kSignal: {
+      const char* name = sigabbrev_np(static_cast<int>(exit_status));
+      return "killed by signal " + std::to_string(exit_status) + (name ? std::string(" (SIG") + name + ")" : "");
+    }
     case format::EndReason::kExec: return "exec";
   }
   return "unknown";
 }
 
-bool ReadTrace(const std::string& path, const std::vector<EventConsumer*>& consumers, TraceInfo* info) {
+bool ReadTrace(const std::string& path, const std::vector<EventConsumer*>& consumers, TraceInfo* info,
+               ProgressReporter* progress) {
   std::string error;
   auto reader = format::TraceReader::Open(path, &error);
   if (!reader) {
@@ -27,8 +32,15 @@ bool ReadTrace(const std::string& path, const std::vector<EventConsumer*>& consu
   info->header = reader->header();
   info->threads = reader->thread_count();
   for (EventConsumer* consumer : consumers) consumer->Begin(*info);
+  if (progress) progress->Start("reading " + path);
   format::Event event;
+  constexpr uint64_t kRecordsPerProgressUpdate = 1 << 16;  // keeps the clock off the per-record path
+  uint64_t until_update = kRecordsPerProgressUpdate;
   while (reader->Next(&event)) {
+    if (progress && --until_update == 0) {
+      until_update = kRecordsPerProgressUpdate;
+      progress->Update(reader->chunks_started(), reader->chunk_count());
+    }
     if (!info->first_timestamp) info->first_timestamp = event.timestamp;
     info->last_timestamp = event.timestamp;
     switch (event.kind) {
@@ -48,6 +60,7 @@ bool ReadTrace(const std::string& path, const std::vector<EventConsumer*>& consu
     }
     for (EventConsumer* consumer : consumers) consumer->Apply(event);
   }
+  if (progress) progress->Finish();
   info->records = reader->records_read();
   if (!reader->error().empty()) {
     fmt::print(stderr, "memtrace: error: {}: {} (after {} good records)\n", path, reader->error(), info->records);

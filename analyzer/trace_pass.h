@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "analyzer/progress.h"
 #include "format/trace_reader.h"
 
 namespace memtrace::analyzer {
@@ -24,8 +25,10 @@ struct TraceInfo {
   uint64_t dropped = 0;        // calls the preload could not record
   std::vector<std::string> environment;  // GLIBC_TUNABLES / MALLOC_* settings seen at start
 
-  bool complete() const { return ended && !truncated; }
-  const char* EndDescription() const;
+  // Nothing lost and the process ended on its own (exit, _exit or exec; a fatal signal noted by
+  // `memtrace run` is an end, but not a complete trace: the last record may have been torn).
+  bool complete() const { return ended && !truncated && end_reason != format::EndReason::kSignal; }
+  std::string EndDescription() const;
 };
 
 // One of the independent consumers a pass feeds. Begin sees the header before the first event.
@@ -38,7 +41,8 @@ class EventConsumer {
 
 // Reads `path` and hands every event, in timestamp order, to each consumer. On an unreadable or
 // corrupt trace prints one error line to stderr and returns false; a truncated trace is read up to the
-// cut, with a warning, and returns true.
-bool ReadTrace(const std::string& path, const std::vector<EventConsumer*>& consumers, TraceInfo* info);
+// cut, with a warning, and returns true. `progress`, when given, shows how far the read has come.
+bool ReadTrace(const std::string& path, const std::vector<EventConsumer*>& consumers, TraceInfo* info,
+               ProgressReporter* progress = nullptr);
 
 }  // namespace memtrace::analyzer

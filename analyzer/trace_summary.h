@@ -3,11 +3,13 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <cstdint>
 #include <optional>
 
 #include "analyzer/brk_timeline.h"
 #include "analyzer/heap_state.h"
+#include "analyzer/json_writer.h"
 #include "analyzer/leak_report.h"
 #include "analyzer/trace_pass.h"
 
@@ -38,7 +40,8 @@ class TraceSummary : public EventConsumer {
 // given, adds the exit-time scan's four classes.
 void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary& summary,
                       const LeakAnalysis* leaks = nullptr);
+// `extra` may add fields to the summary object (the per-site sections).
 void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary& summary,
-                      const LeakAnalysis* leaks = nullptr);
+                      const LeakAnalysis* leaks = nullptr, const std::function<void(JsonWriter&)>& extra = {});
 
 }  // namespace memtrace::analyzer

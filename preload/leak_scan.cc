@@ -152,8 +152,8 @@ constexpr uint64_t kWindowBytes = 64 * 1024;
 struct SafeMemory {
   uint64_t* window = nullptr;  // kWindowBytes of scratch, then a few words for block headers
   uint64_t* header() { return window + kWindowBytes / 8; }
-  bool direct = false;         // plain loads (process_vm_readv unavailable, one thread)
-  bool usable = true;
+  bool direct = false;         // plain loads: the process has no other thread to unmap memory
+  long pid = 0;
 
   // Copies up to `bytes` (<= kWindowBytes) from `address` to `to`; returns bytes copied (a prefix,
   // ending at the first unreadable page).
@@ -165,7 +165,7 @@ struct SafeMemory {
     }
     iovec local{to, bytes};
     iovec remote{reinterpret_cast<void*>(address), bytes};
-    long copied = syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0);
+    long copied = syscall(SYS_process_vm_readv, pid, &local, 1, &remote, 1, 0);
     return copied > 0 ? static_cast<uint64_t>(copied) : 0;
   }
 
@@ -173,6 +173,10 @@ struct SafeMemory {
   template <typename Visit>
   void ForEachWord(uint64_t begin, uint64_t end, Visit visit) {
     begin = (begin + 7) & ~uint64_t{7};
+    if (direct) {
+      for (uint64_t p = begin; p + 8 <= end; p += 8) visit(*reinterpret_cast<const uint64_t*>(p));
+      return;
+    }
     while (begin + 8 <= end) {
       uint64_t want = end - begin < kWindowBytes ? end - begin : kWindowBytes;
       uint64_t got = Copy(window, begin, want);
@@ -183,24 +187,27 @@ struct SafeMemory {
   }
 };
 
-// Decides how memory is read; returns false if it cannot be read safely at all.
+// Decides how memory is read; returns false if it cannot be read safely at all. A process with one
+// thread left is read with plain loads (nothing can unmap memory under the scan); otherwise through
+// process_vm_readv, which costs a system call per block.
 bool PrepareSafeMemory(SafeMemory& memory) {
   memory.window = static_cast<uint64_t*>(MapScratch(kWindowBytes + 4096));
   if (!memory.window) return false;
-  uint64_t probe = 0x6d656d7472616365;
-  iovec local{memory.window, 8};
-  iovec remote{&probe, 8};
-  if (syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0) == 8) return true;
-  // Refused: plain loads are only safe if no other thread can unmap anything meanwhile.
+  memory.pid = getpid();
   char status[4096];
   int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
   ssize_t n = fd >= 0 ? read(fd, status, sizeof status - 1) : -1;
   if (fd >= 0) close(fd);
-  if (n <= 0) return false;
-  status[n] = 0;
-  const char* threads = strstr(status, "Threads:");
-  memory.direct = threads && atoi(threads + 8) == 1;
-  return memory.direct;
+  if (n > 0) {
+    status[n] = 0;
+    const char* threads = strstr(status, "Threads:");
+    memory.direct = threads && atoi(threads + 8) == 1;
+    if (memory.direct) return true;
+  }
+  uint64_t probe = 0x6d656d7472616365;
+  iovec local{memory.window, 8};
+  iovec remote{&probe, 8};
+  return syscall(SYS_process_vm_readv, memory.pid, &local, 1, &remote, 1, 0) == 8;
 }
 
 // ---- 3. Marking, as valgrind's memcheck does it ----------------------------------------------------

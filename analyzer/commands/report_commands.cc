@@ -4,6 +4,11 @@
 #include "analyzer/commands/command.h"
 #include "analyzer/leak_classes.h"
 #include "analyzer/leak_report.h"
+#include "analyzer/site_report.h"
+#include "analyzer/site_statistics.h"
+#include "analyzer/stack_store.h"
+#include "analyzer/symbolizer.h"
+#include "analyzer/time_point.h"
 #include "analyzer/trace_pass.h"
 #include "analyzer/trace_summary.h"
 
@@ -11,14 +16,33 @@ namespace memtrace::analyzer {
 
 namespace {
 
-int Summary(const TraceArguments& args) {
+struct SummaryArguments : TraceArguments {
+  std::string at;  // --at: the trace as it stood then
+  size_t top = 5;  // sites per section
+};
+
+int Summary(const SummaryArguments& args) {
   TraceSummary summary;
   LeakClasses classes;
+  SiteStatistics sites;
+  StackStore stacks;
   TraceInfo info;
-  if (!ReadTrace(args.path, {&summary, &classes}, &info)) return kExitBadInput;
+  bool usage_error = false;
+  if (!ReadTraceAt(args.path, args.at, {&summary, &classes, &sites}, &info, &usage_error, {&stacks})) {
+    return usage_error ? kExitUsage : kExitBadInput;
+  }
   LeakAnalysis leaks = AnalyzeLeaks(summary.heap(), classes);
   const LeakAnalysis* scanned = classes.scanned() ? &leaks : nullptr;
-  args.json ? PrintSummaryJson(stdout, info, summary, scanned) : PrintSummaryText(stdout, info, summary, scanned);
+  Symbolizer symbolizer(stacks.modules());
+  std::vector<SiteNumbers> numbers = sites.Sites();
+  if (args.json) {
+    PrintSummaryJson(stdout, info, summary, scanned, [&](JsonWriter& json) {
+      PrintSiteSectionsJson(json, numbers, stacks, symbolizer, args.top);
+    });
+  } else {
+    PrintSummaryText(stdout, info, summary, scanned);
+    PrintSiteSectionsText(stdout, numbers, stacks, symbolizer, args.top);
+  }
   return kExitOk;
 }
 
@@ -39,9 +63,11 @@ int Break(const TraceArguments& args) {
 }  // namespace
 
 void AddSummaryCommand(CLI::App& app, CommandAction* action) {
-  auto args = std::make_shared<TraceArguments>();
-  OnChosen(AddTraceCommand(app, "summary", "calls, heap/mmap verdicts, break, leaks at a glance", *args), action,
-           args, Summary);
+  auto args = std::make_shared<SummaryArguments>();
+  CLI::App* summary = AddTraceCommand(app, "summary", "calls, heap/mmap verdicts, break, leaks at a glance", *args);
+  summary->add_option("--at", args->at, "the trace as it stood at T: 123456789ns, 1.5s, 50% or peak");
+  summary->add_option("--top", args->top, "sites listed per section (0: none)")->capture_default_str();
+  OnChosen(summary, action, args, Summary);
 }
 
 void AddCallsCommand(CLI::App& app, CommandAction* action) {
