@@ -228,11 +228,15 @@ struct Scanner {
   Block* blocks = nullptr;
   uint64_t count = 0;
   uint32_t* stack = nullptr;  // blocks waiting to have their contents scanned
+  uint64_t heap_end = 0;      // the highest end of any live block
   uint64_t depth = 0;
   uint64_t root_bytes = 0;
 
   // The block containing address p (interior or start), or -1.
   int64_t BlockAt(uint64_t p) const {
+    // Most words scanned are not pointers at all (zeros, small numbers, text): reject them before
+    // the binary search.
+    if (count == 0 || p < blocks[0].start || p >= heap_end) return -1;
     uint64_t lo = 0, hi = count;
     while (lo < hi) {
       uint64_t mid = (lo + hi) / 2;
@@ -482,6 +486,11 @@ void RunLeakScan(ThreadState& thread) {
     }
     std::sort(scanner.blocks, scanner.blocks + scanner.count,
               [](const Block& a, const Block& b) { return a.start < b.start; });
+    for (uint64_t i = 0; i < scanner.count; ++i) {
+      const Block& b = scanner.blocks[i];
+      uint64_t end = b.start + (b.size ? b.size : 1);  // a pointer to a 0-byte block's start still counts
+      if (end > scanner.heap_end) scanner.heap_end = end;
+    }
     const void* scratch[][2] = {
         {table.slots, reinterpret_cast<const char*>(table.slots) + table_bytes},
         {scanner.blocks, reinterpret_cast<const char*>(scanner.blocks) + blocks_bytes},
