@@ -1,5 +1,7 @@
 #include "analyzer/stack_store.h"
 
+#include <algorithm>
+
 namespace memtrace::analyzer {
 
 void StackStore::Apply(const format::Event& e) {
@@ -20,6 +22,14 @@ const std::vector<uint64_t>& StackStore::Frames(uint32_t id) const {
   static const std::vector<uint64_t> kNone;
   auto it = stacks_.find(id);
   return it == stacks_.end() ? kNone : it->second;
+}
+
+std::vector<uint32_t> StackStore::Ids() const {
+  std::vector<uint32_t> ids;
+  ids.reserve(stacks_.size());
+  for (const auto& [id, frames] : stacks_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
 }
 
 }  // namespace memtrace::analyzer

@@ -26,6 +26,8 @@ class StackStore : public EventConsumer {
   const std::vector<uint64_t>& Frames(uint32_t id) const;
   const std::vector<Module>& modules() const { return modules_; }
   size_t stack_count() const { return stacks_.size(); }
+  // Every stack id defined, ascending.
+  std::vector<uint32_t> Ids() const;
 
  private:
   absl::flat_hash_map<uint32_t, std::vector<uint64_t>> stacks_;

@@ -139,6 +139,7 @@ bool TraceReader::Init(std::string* error) {
       streams_.back().tid = chunk.tid;
     }
     streams_[it->second].chunk_offsets.push_back(offset);
+    ++chunk_count_;
   }
   for (size_t i = 0; i < streams_.size(); ++i) {
     if (!Advance(streams_[i])) {
@@ -185,6 +186,7 @@ bool TraceReader::Advance(Stream& s) {
     }
     if (s.next_chunk == s.chunk_offsets.size()) return true;
     s.chunk_offset = s.chunk_offsets[s.next_chunk++];
+    ++chunks_started_;
     ChunkHeader chunk;
     std::memcpy(&chunk, data_ + s.chunk_offset, sizeof chunk);
     uint64_t begin = s.chunk_offset + sizeof(ChunkHeader);

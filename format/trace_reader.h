@@ -45,6 +45,9 @@ class TraceReader {
   bool truncated() const { return truncated_; }
   uint64_t records_read() const { return records_read_; }
   size_t thread_count() const;
+  // Progress through the file: chunks whose records have been started, of all chunks with records.
+  uint64_t chunks_started() const { return chunks_started_; }
+  uint64_t chunk_count() const { return chunk_count_; }
 
  private:
   struct Stream;
@@ -65,6 +68,8 @@ class TraceReader {
   std::string error_;
   bool truncated_ = false;
   uint64_t records_read_ = 0;
+  uint64_t chunks_started_ = 0;
+  uint64_t chunk_count_ = 0;
   uint64_t frame_copy_[kMaxFrames];
 };
 
