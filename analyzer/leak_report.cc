@@ -103,6 +103,7 @@ void PrintLeaksText(std::FILE* out, const TraceInfo& info, const LeakAnalysis& l
   if (const LeakTotals& t = leaks.Totals(std::nullopt); t.blocks) {
     fmt::print(out, "   {:>15}: {} bytes in {} blocks\n", "unclassified", t.bytes, t.blocks);
   }
+  fmt::print(out, "   {:>15}: {} bytes in {} blocks\n", "suppressed", leaks.suppressed.bytes, leaks.suppressed.blocks);
   if (classes.scanned()) {
     fmt::print(out, "   (exit-time scan: {} of roots in {} ms)\n", HumanBytes(classes.scanned_root_bytes()),
                classes.scan_duration_ns() / 1000000.0);
@@ -161,6 +162,10 @@ void PrintLeaksJson(std::FILE* out, const TraceInfo& info, const LeakAnalysis& l
   }
   const LeakTotals& unclassified = leaks.Totals(std::nullopt);
   json.BeginObject("unclassified").Field("bytes", unclassified.bytes).Field("blocks", unclassified.blocks).EndObject();
+  json.BeginObject("suppressed")
+      .Field("bytes", leaks.suppressed.bytes)
+      .Field("blocks", leaks.suppressed.blocks)
+      .EndObject();
   json.EndObject().EndObject();
 }
 

@@ -37,6 +37,7 @@ struct LeakTotals {
 struct LeakAnalysis {
   std::vector<LeakGroup> groups;  // largest first
   LeakTotals by_class[5];         // indexed by LeakClass; [0] = unclassified
+  LeakTotals suppressed;          // moved out of by_class by suppressions
   LeakTotals& Totals(std::optional<LeakClass> c) { return by_class[c ? static_cast<int>(*c) : 0]; }
   const LeakTotals& Totals(std::optional<LeakClass> c) const { return by_class[c ? static_cast<int>(*c) : 0]; }
 };

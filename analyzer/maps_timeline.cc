@@ -60,6 +60,9 @@ Origin MapsTimeline::Classify(uint64_t begin, const Region& region) const {
   if (region.path == "[heap]") return Origin::kHeap;
   if (region.path == "[stack]") return Origin::kMainStack;
   if (region.path.rfind("[v", 0) == 0) return Origin::kKernel;  // [vdso], [vvar], [vvar_vclock], [vsyscall]
+  // Shared anonymous memory shows as /dev/zero (deleted): only a program asks for it (MAP_SHARED|
+  // MAP_ANONYMOUS), typically before a fork.
+  if (region.shared && region.path.rfind("/dev/zero", 0) == 0) return Origin::kProgram;
   if (!region.path.empty() && !IsBracketed(region.path)) return Origin::kLoader;
   return Origin::kOther;
 }
@@ -87,6 +90,10 @@ void MapsTimeline::MoveBreak(const format::Event& e, uint64_t after) {
   if (after <= heap_start_) {
     Death(heap_start_, PageUp(e.brk_before), e);
     return;
+  }
+  uint64_t first = 0;
+  if (const Region* current = regions_.Find(heap_start_, &first); current && current->end > PageUp(after)) {
+    regions_.Remove(PageUp(after), current->end);  // the break came down: the tail is gone
   }
   Region heap;
   heap.end = PageUp(after);
@@ -171,6 +178,12 @@ void MapsTimeline::Apply(const format::Event& e) {
       if (e.param == snapshot_sequence_) AdoptSnapshot(e);
       return;
     case RecordKind::kThreadStack: {
+      // glibc reuses the stacks of finished threads: a stack already in place is not a new mapping.
+      uint64_t first = 0;
+      const Region* known = regions_.Find(e.address, &first);
+      if (known && known->origin == Origin::kThreadStack && first == e.address && known->end == e.address + e.size) {
+        return;
+      }
       Region guard;
       guard.end = e.address;
       guard.origin = Origin::kThreadStack;

@@ -78,16 +78,18 @@ namespace {
 struct ThreadStart {
   void* (*routine)(void*);
   void* argument;
-  uint32_t parent_tid;
 };
 
-void RecordThreadStack(uint32_t parent_tid) {
+// Records a new thread's stack, from the thread that created it: asking from inside the new thread
+// would allocate there (pthread_getattr_np reallocs a cpu set) and make glibc give it an arena of its
+// own that the untraced program would not have.
+void RecordThreadStack(pthread_t thread) {
   HookScope scope;
   if (!scope.active()) return;
   pthread_attr_t attributes;
   void* stack = nullptr;
   size_t size = 0, guard = 0;
-  if (pthread_getattr_np(pthread_self(), &attributes) != 0) return;
+  if (pthread_getattr_np(thread, &attributes) != 0) return;
   pthread_attr_getstack(&attributes, &stack, &size);
   pthread_attr_getguardsize(&attributes, &guard);
   pthread_attr_destroy(&attributes);
@@ -97,14 +99,13 @@ void RecordThreadStack(uint32_t parent_tid) {
   record.address = reinterpret_cast<uint64_t>(stack);
   record.size = size;
   record.old_size = guard;
-  record.count = parent_tid;
+  record.count = thread_state.tid;
   scope.Emit(record);
 }
 
 void* StartThread(void* raw) {
   ThreadStart start = *static_cast<ThreadStart*>(raw);
-  real.free(raw);
-  RecordThreadStack(start.parent_tid);
+  real.free(raw);  // returns the block to the creating thread's arena: no arena for this thread
   void* result = start.routine(start.argument);
   HookScope scope;
   if (scope.active()) {
@@ -234,9 +235,20 @@ MEMTRACE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr
     return create(thread, attributes, routine, argument);
   }
   if (!thread_state.tid) thread_state.tid = CurrentTid();
-  *start = {routine, argument, thread_state.tid};
+  *start = {routine, argument};
   int result = create(thread, attributes, StartThread, start);
-  if (result != 0) real.free(start);
+  if (result != 0) {
+    real.free(start);
+    return result;
+  }
+  // A detached thread may already have finished and given its stack back: only ask about joinable ones.
+  int detach_state = PTHREAD_CREATE_JOINABLE;
+  if (attributes) pthread_attr_getdetachstate(attributes, &detach_state);
+  if (detach_state == PTHREAD_CREATE_JOINABLE) {
+    int saved = errno;
+    RecordThreadStack(*thread);
+    errno = saved;
+  }
   return result;
 }
 

@@ -4,8 +4,10 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
-  libfmt-dev libabsl-dev libgtest-dev libgmock-dev libcli11-dev libzstd-dev libunwind-dev libdw-dev libelf-dev
-  strace valgrind heaptrack python3
+  libfmt-dev libabsl-dev libgtest-dev libgmock-dev libcli11-dev libzstd-dev libunwind-dev libdw-dev libelf-dev zlib1g-dev
+  strace valgrind heaptrack python3 golang-go
+  libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
+  chromium
 )
 
 missing=()

@@ -28,7 +28,7 @@ int Maps(const MapsArguments& args) {
   StackStore stacks;
   TraceInfo info;
   bool usage_error = false;
-  std::string at = args.at == "end" ? "" : args.at;
+  const std::string& at = args.at;
   if (!ReadTraceAt(args.path, at, {&maps}, &info, &usage_error, {&stacks})) {
     return usage_error ? kExitUsage : kExitBadInput;
   }

@@ -17,7 +17,7 @@ namespace memtrace::analyzer {
 namespace {
 
 struct SummaryArguments : TraceArguments {
-  std::string at;  // --at: the trace as it stood then
+  std::string at = "end";  // --at: the trace as it stood then
   size_t top = 5;  // sites per section
 };
 
@@ -65,7 +65,8 @@ int Break(const TraceArguments& args) {
 void AddSummaryCommand(CLI::App& app, CommandAction* action) {
   auto args = std::make_shared<SummaryArguments>();
   CLI::App* summary = AddTraceCommand(app, "summary", "calls, heap/mmap verdicts, break, leaks at a glance", *args);
-  summary->add_option("--at", args->at, "the trace as it stood at T: 123456789ns, 1.5s, 50% or peak");
+  summary->add_option("--at", args->at, "the trace as it stood at T: 123456789ns, 1.5s, 50%, peak or end")
+      ->capture_default_str();
   summary->add_option("--top", args->top, "sites listed per section (0: none)")->capture_default_str();
   OnChosen(summary, action, args, Summary);
 }

@@ -1,4 +1,3 @@
-#include <cstring>
 #include "analyzer/replay/replay_engine.h"
 
 #include <limits.h>
@@ -9,9 +8,9 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <stdio.h>
 
 #include <atomic>
+#include <cstring>
 
 extern "C" void* __curbrk;  // glibc: the break as libc last set it, moved by malloc's own sbrk
 
@@ -65,8 +64,8 @@ Engine engine;
 // Zero-filled pages are valid initial values for every table (atomics included), so nothing is constructed.
 template <typename T>
 T* MapArray(uint64_t count) {
-  void* memory = mmap(nullptr, count * sizeof(T) + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                      -1, 0);
+  void* memory = mmap(nullptr, count * sizeof(T) + 1, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return memory == MAP_FAILED ? nullptr : static_cast<T*>(memory);
 }
 
@@ -145,7 +144,6 @@ void CheckBreak(ReplayThread& self, const Op& op, uint64_t ordinal) {
   bool recorded = op.flags & kOpBrkMoved;
   if (moved != recorded || (moved && delta != op.brk_delta)) {
     if (self.totals.brk_mismatches++ == 0) self.totals.first_brk_mismatch = static_cast<int64_t>(ordinal);
-    if (getenv("RDEBUG")) { char l[200]; int n = snprintf(l, sizeof l, "brk op %llu kind %d moved %d delta %lld recorded %d %lld\n", (unsigned long long)ordinal, (int)op.kind, moved, (long long)delta, recorded, (long long)op.brk_delta); write(2, l, n);}
   }
 }
 
@@ -157,8 +155,8 @@ void CheckVerdict(ReplayThread& self, const Op& op, const void* block, uint64_t 
   bool mmapped = size_word & 2;
   ++(mmapped ? self.totals.mmapped_allocations : self.totals.heap_allocations);
   if ((op.flags & kOpVerdictKnown) && mmapped != static_cast<bool>(op.flags & kOpMmapped)) {
-    if (self.totals.verdict_mismatches++ == 0) self.totals.first_verdict_mismatch = static_cast<int64_t>(ordinal);
-    if (getenv("RDEBUG")) { char l[200]; int n = snprintf(l, sizeof l, "verdict op %llu kind %d size %llu mmapped %d\n", (unsigned long long)ordinal, (int)op.kind, (unsigned long long)op.size, mmapped); write(2, l, n);}
+    if (self.totals.verdict_mismatches++ == 0)
+      self.totals.first_verdict_mismatch = static_cast<int64_t>(ordinal);
   }
 }
 
@@ -187,7 +185,8 @@ void Execute(ReplayThread& self, const Op& op, uint64_t ordinal) {
     } else {
       if (engine.options.touch) Touch(block, op.size);
       if (engine.options.glibc) CheckVerdict(self, op, block, ordinal);
-      AddLive(static_cast<int64_t>(op.size) - static_cast<int64_t>(op.kind == OpKind::kRealloc ? slot.size : 0));
+      AddLive(static_cast<int64_t>(op.size) -
+              static_cast<int64_t>(op.kind == OpKind::kRealloc ? slot.size : 0));
       slot.block = block;
       slot.size = op.size;
     }
@@ -200,7 +199,8 @@ void RunThread(ReplayThread& self) {
   uint64_t ordinal = 0;
   for (uint32_t b = self.first_block; b != UINT32_MAX; b = engine.blocks[b].next) {
     const BlockRef& ref = engine.blocks[b];
-    if (pread(engine.fd, self.buffer, ref.bytes, static_cast<off_t>(ref.offset)) != static_cast<ssize_t>(ref.bytes)) {
+    if (pread(engine.fd, self.buffer, ref.bytes, static_cast<off_t>(ref.offset)) !=
+        static_cast<ssize_t>(ref.bytes)) {
       Fail("cannot read the op stream");
     }
     const uint8_t* cursor = self.buffer;
@@ -250,8 +250,8 @@ bool PrepareReplay(int fd, const OpFileHeader& header, const ReplayOptions& opti
   uint64_t offset = header.header_bytes;
   for (uint32_t b = 0; b < header.blocks; ++b) {
     BlockHeader block;
-    if (pread(fd, &block, sizeof block, static_cast<off_t>(offset)) != sizeof block || block.thread >= header.threads ||
-        block.bytes > kBlockBytes) {
+    if (pread(fd, &block, sizeof block, static_cast<off_t>(offset)) != sizeof block ||
+        block.thread >= header.threads || block.bytes > kBlockBytes) {
       *error = "damaged op stream: bad block header";
       return false;
     }
