@@ -139,18 +139,8 @@ void PrintLeaksJson(std::FILE* out, const TraceInfo& info, const LeakAnalysis& l
         .Field("verdict", VerdictName(g.verdict))
         .Field("first_address", g.first_address)
         .Field("first_tid", g.first_tid);
-    json.BeginArray("stack");
-    for (const SymbolizedFrame& frame : SymbolizeStack(symbolizer, stacks.Frames(g.stack_id))) {
-      json.BeginObject()
-          .Field("function", frame.function)
-          .Field("file", frame.file)
-          .Field("line", frame.line)
-          .Field("module", frame.module)
-          .Field("address", frame.address)
-          .Field("inlined", frame.inlined)
-          .EndObject();
-    }
-    json.EndArray().EndObject();
+    WriteFramesJson(json, "stack", SymbolizeStack(symbolizer, stacks.Frames(g.stack_id)));
+    json.EndObject();
   }
   json.EndArray();
   json.BeginObject("summary");

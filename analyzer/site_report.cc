@@ -91,17 +91,8 @@ void PrintSiteSectionsJson(JsonWriter& json, const std::vector<SiteNumbers>& sit
           .Field("mmapped_calls", site->mmapped_calls)
           .Field("call", format::NameOf(site->kind))
           .Field("stack_id", site->stack_id);
-      json.BeginArray("stack");
-      for (const SymbolizedFrame& frame : SiteFrames(*site, stacks, symbolizer, 64)) {
-        json.BeginObject()
-            .Field("function", frame.function)
-            .Field("file", frame.file)
-            .Field("line", frame.line)
-            .Field("module", frame.module)
-            .Field("address", frame.address)
-            .EndObject();
-      }
-      json.EndArray().EndObject();
+      WriteFramesJson(json, "stack", SiteFrames(*site, stacks, symbolizer, 64));
+      json.EndObject();
     }
     json.EndArray();
   }

@@ -153,6 +153,22 @@ std::vector<SymbolizedFrame> Symbolizer::Lookup(uint64_t address) {
   return frames;
 }
 
+void WriteFramesJson(JsonWriter& json, const char* key, const std::vector<SymbolizedFrame>& frames) {
+  json.BeginArray(key);
+  for (const SymbolizedFrame& frame : frames) {
+    json.BeginObject()
+        .Field("address", frame.address)
+        .Field("function", frame.function)
+        .Field("file", frame.file)
+        .Field("line", frame.line)
+        .Field("module", frame.module)
+        .Field("module_offset", frame.module_offset)
+        .Field("inlined", frame.inlined)
+        .EndObject();
+  }
+  json.EndArray();
+}
+
 std::vector<SymbolizedFrame> SymbolizeStack(Symbolizer& symbolizer, const std::vector<uint64_t>& frames) {
   std::vector<SymbolizedFrame> result;
   for (uint64_t address : frames) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "analyzer/json_writer.h"
 #include "analyzer/stack_store.h"
 
 struct Dwfl;
@@ -53,6 +54,10 @@ class Symbolizer {
 };
 
 std::string Demangle(const char* name);
+
+// Writes `frames` as a JSON array named `key` of {address, function, file, line, module,
+// module_offset, inlined}: the one frame layout every --json report uses.
+void WriteFramesJson(JsonWriter& json, const char* key, const std::vector<SymbolizedFrame>& frames);
 
 // All source-level frames of a stack of return addresses, innermost first, inlined calls expanded.
 std::vector<SymbolizedFrame> SymbolizeStack(Symbolizer& symbolizer, const std::vector<uint64_t>& frames);

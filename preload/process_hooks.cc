@@ -205,6 +205,20 @@ bool CollectArguments(const char* first, va_list& args, char** argv, size_t capa
   }
 }
 
+// The execl family: collects the argument list (and, for execle, the environment after it), then
+// calls `exec(argv, envp)`.
+template <typename Exec>
+int ExecArgumentList(const char* first, va_list& args, bool environment_follows, Exec exec) {
+  constexpr size_t kMaxArguments = 1024;
+  char* argv[kMaxArguments];
+  if (!CollectArguments(first, args, argv, kMaxArguments)) {
+    errno = E2BIG;
+    return -1;
+  }
+  char* const* envp = environment_follows ? va_arg(args, char* const*) : environ;
+  return exec(argv, envp);
+}
+
 }  // namespace
 
 extern "C" {
@@ -269,43 +283,28 @@ MEMTRACE_EXPORT int execv(const char* path, char* const argv[]) { return execve(
 MEMTRACE_EXPORT int execvp(const char* file, char* const argv[]) { return execvpe(file, argv, environ); }
 
 MEMTRACE_EXPORT int execl(const char* path, const char* first, ...) {
-  char* argv[1024];
   va_list args;
   va_start(args, first);
-  bool fits = CollectArguments(first, args, argv, 1024);
+  int result = ExecArgumentList(first, args, false, [&](char** argv, char* const* envp) { return execve(path, argv, envp); });
   va_end(args);
-  if (!fits) {
-    errno = E2BIG;
-    return -1;
-  }
-  return execve(path, argv, environ);
+  return result;
 }
 
 MEMTRACE_EXPORT int execlp(const char* file, const char* first, ...) {
-  char* argv[1024];
   va_list args;
   va_start(args, first);
-  bool fits = CollectArguments(first, args, argv, 1024);
+  int result =
+      ExecArgumentList(first, args, false, [&](char** argv, char* const* envp) { return execvpe(file, argv, envp); });
   va_end(args);
-  if (!fits) {
-    errno = E2BIG;
-    return -1;
-  }
-  return execvpe(file, argv, environ);
+  return result;
 }
 
 MEMTRACE_EXPORT int execle(const char* path, const char* first, ...) {
-  char* argv[1024];
   va_list args;
   va_start(args, first);
-  bool fits = CollectArguments(first, args, argv, 1024);
-  char* const* envp = fits ? va_arg(args, char* const*) : nullptr;
+  int result = ExecArgumentList(first, args, true, [&](char** argv, char* const* envp) { return execve(path, argv, envp); });
   va_end(args);
-  if (!fits) {
-    errno = E2BIG;
-    return -1;
-  }
-  return execve(path, argv, envp);
+  return result;
 }
 
 MEMTRACE_EXPORT void* dlopen(const char* path, int flags) {

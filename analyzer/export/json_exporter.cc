@@ -132,19 +132,9 @@ void WriteStacks(JsonWriter& json, const StackStore& stacks, Symbolizer& symboli
   if (progress) progress->Start("symbolizing");
   json.BeginArray("stacks");
   for (size_t i = 0; i < ids.size(); ++i) {
-    json.BeginObject().Field("id", ids[i]).BeginArray("frames");
-    for (const SymbolizedFrame& frame : SymbolizeStack(symbolizer, stacks.Frames(ids[i]))) {
-      json.BeginObject()
-          .Field("address", frame.address)
-          .Field("function", frame.function)
-          .Field("file", frame.file)
-          .Field("line", frame.line)
-          .Field("module", frame.module)
-          .Field("module_offset", frame.module_offset)
-          .Field("inlined", frame.inlined)
-          .EndObject();
-    }
-    json.EndArray().EndObject();
+    json.BeginObject().Field("id", ids[i]);
+    WriteFramesJson(json, "frames", SymbolizeStack(symbolizer, stacks.Frames(ids[i])));
+    json.EndObject();
     if (progress && i % 256 == 0) progress->Update(i, ids.size());
   }
   json.EndArray();
