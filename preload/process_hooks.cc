@@ -135,6 +135,12 @@ char* const* EnvironmentForExec(char* const* envp, char** storage, size_t capaci
   if (used + 1 < entry_size) entry[used++] = ':';
   for (const char* p = TracePath(); *p && used + 1 < entry_size;) entry[used++] = *p++;
   entry[used] = 0;
+  // Only an image that will be traced (its environment still preloads memtrace) needs the name.
+  bool traced = false;
+  for (char* const* e = envp; *e && !traced; ++e) {
+    traced = strncmp(*e, "LD_PRELOAD=", 11) == 0 && strstr(*e, "libmemtrace") != nullptr;
+  }
+  if (!traced) return envp;
   size_t count = 0;
   for (char* const* e = envp; *e; ++e) {
     if (strncmp(*e, prefix, strlen(prefix)) == 0) continue;
