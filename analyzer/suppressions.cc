@@ -38,10 +38,8 @@ bool PatternMatches(const std::string& pattern, const std::string& text) {
 
 Suppressions Suppressions::BuiltIn() {
   Suppressions builtin;
-  builtin.Add("_dl_init");                  // libraries' constructors: libstdc++'s emergency EH pool, ...
-  builtin.Add("_IO_file_doallocate");       // stdio buffers, freed only by __libc_freeres
-  builtin.Add("*/ld-linux-x86-64.so.2");    // the dynamic loader's own data (dlopen, TLS)
-  builtin.Add("_dl_allocate_tls");          // thread TLS vectors
+  builtin.Add("_IO_file_doallocate");  // stdio buffers, freed only by __libc_freeres
+  builtin.eh_pool_ = true;
   return builtin;
 }
 
@@ -67,6 +65,12 @@ bool Suppressions::AddFile(const std::string& path, std::string* error) {
 }
 
 bool Suppressions::Matches(const std::vector<SymbolizedFrame>& frames) const {
+  // libstdc++'s exception emergency pool: allocated by libstdc++'s own start-up code, run by the
+  // loader (freed only by __gnu_cxx::__freeres, which valgrind calls and a native exit does not).
+  if (eh_pool_ && !frames.empty() && frames.front().module.find("/libstdc++.so") != std::string::npos &&
+      std::any_of(frames.begin(), frames.end(), [](const SymbolizedFrame& f) { return f.function == "_dl_init"; })) {
+    return true;
+  }
   for (const std::string& pattern : patterns_) {
     for (const SymbolizedFrame& frame : frames) {
       if ((!frame.function.empty() && PatternMatches(pattern, frame.function)) ||

@@ -4,8 +4,8 @@
 // matches any run of characters, and a pattern without `*` matches as a substring.
 //
 // Built in: what every glibc/libstdc++ program leaves allocated by design and valgrind hides by
-// freeing it at exit (__libc_freeres, __gnu_cxx::__freeres): libstdc++'s exception emergency pool,
-// stdio buffers, and the dynamic loader's own data.
+// freeing it at exit (__libc_freeres, __gnu_cxx::__freeres): libstdc++'s exception emergency pool and
+// stdio buffers.
 #pragma once
 
 #include <string>
@@ -29,6 +29,7 @@ class Suppressions {
 
  private:
   std::vector<std::string> patterns_;
+  bool eh_pool_ = false;  // the built-in rule for libstdc++'s emergency pool
 };
 
 // Moves the groups a suppression matches out of `leaks` (out of its groups and class totals) into

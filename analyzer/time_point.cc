@@ -115,7 +115,7 @@ bool ReadTraceAt(const std::string& path, const std::string& at, const std::vect
                  TraceInfo* info, bool* usage_error, const std::vector<EventConsumer*>& whole) {
   *usage_error = false;
   std::vector<EventConsumer*> all = whole;
-  if (at.empty() || at == "end") {
+  if (at == "end") {
     all.insert(all.end(), consumers.begin(), consumers.end());
     return ReadTrace(path, all, info);
   }

@@ -30,7 +30,18 @@ namespace {
 
 const char* allocator_path = "";
 bool malloc_shadowed = false;
-int exit_status = -1;  // set by the exit() hook; unknown when main returns
+int exit_status = -1;  // set by the exit() hook and when main returns (see __libc_start_main below)
+
+using MainFunction = int (*)(int, char**, char**);
+MainFunction program_main = nullptr;
+
+// Stands in for the program's main so its return value is known: glibc passes it to exit() from
+// inside libc, where the exit() hook cannot see it.
+int MainReturningStatus(int argc, char** argv, char** envp) {
+  int status = program_main(argc, argv, envp);
+  exit_status = status;
+  return status;
+}
 bool leak_scan_enabled = true;  // MEMTRACE_LEAK_SCAN=0 turns the exit-time scan off
 
 void CopyText(char* out, size_t size, const char* text) {
@@ -210,6 +221,14 @@ bool InitializeTracer() {
 using namespace memtrace::preload;
 
 extern "C" {
+
+MEMTRACE_EXPORT int __libc_start_main(MainFunction main, int argc, char** argv, void (*init)(), void (*fini)(),
+                                      void (*rtld_fini)(), void* stack_end) {
+  using StartMain = int (*)(MainFunction, int, char**, void (*)(), void (*)(), void (*)(), void*);
+  auto next = reinterpret_cast<StartMain>(dlsym(RTLD_NEXT, "__libc_start_main"));
+  program_main = main;
+  return next(MainReturningStatus, argc, argv, init, fini, rtld_fini, stack_end);
+}
 
 MEMTRACE_EXPORT void exit(int status) {
   exit_status = status;

@@ -73,12 +73,29 @@ void EmitMapsSnapshot(ThreadState& thread, format::SnapshotReason reason) {
 
 namespace {
 
-// What a new thread needs to start: the program's routine and argument. Allocated with the real
-// malloc (memtrace's own, unrecorded) and freed by the thread once it has started.
+// What a new thread needs to start: the program's routine and argument, handed over in a slot of a
+// fixed table rather than a heap block: a free() in the new thread would set up its tcache, and with
+// it an arena the untraced program would not have. Slots are claimed with a compare-and-swap by the
+// creating thread and released by the new thread once it has copied its slot.
 struct ThreadStart {
+  std::atomic<bool> taken;
   void* (*routine)(void*);
   void* argument;
 };
+
+constexpr size_t kThreadStartSlots = 1024;
+ThreadStart thread_starts[kThreadStartSlots];
+std::atomic<size_t> next_thread_start{0};
+
+// A free slot, or null if all are in use (the thread then starts untracked by the trampoline).
+ThreadStart* ClaimThreadStart() {
+  for (size_t tries = 0; tries < kThreadStartSlots; ++tries) {
+    ThreadStart& slot = thread_starts[next_thread_start.fetch_add(1, std::memory_order_relaxed) % kThreadStartSlots];
+    bool expected = false;
+    if (slot.taken.compare_exchange_strong(expected, true, std::memory_order_acquire)) return &slot;
+  }
+  return nullptr;
+}
 
 // Records a new thread's stack, from the thread that created it: asking from inside the new thread
 // would allocate there (pthread_getattr_np reallocs a cpu set) and make glibc give it an arena of its
@@ -104,9 +121,11 @@ void RecordThreadStack(pthread_t thread) {
 }
 
 void* StartThread(void* raw) {
-  ThreadStart start = *static_cast<ThreadStart*>(raw);
-  real.free(raw);  // returns the block to the creating thread's arena: no arena for this thread
-  void* result = start.routine(start.argument);
+  auto* slot = static_cast<ThreadStart*>(raw);
+  void* (*routine)(void*) = slot->routine;
+  void* argument = slot->argument;
+  slot->taken.store(false, std::memory_order_release);
+  void* result = routine(argument);
   HookScope scope;
   if (scope.active()) {
     Record record;
@@ -249,16 +268,15 @@ MEMTRACE_EXPORT pid_t fork(void) {
 MEMTRACE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attributes, void* (*routine)(void*),
                                    void* argument) {
   auto* create = Resolved(real.pthread_create, "pthread_create");
-  auto* start = static_cast<ThreadStart*>(real.malloc(sizeof(ThreadStart)));
-  if (!start || tracer_state.load(std::memory_order_acquire) != TracerState::kReady) {
-    real.free(start);
-    return create(thread, attributes, routine, argument);
-  }
+  ThreadStart* start =
+      tracer_state.load(std::memory_order_acquire) == TracerState::kReady ? ClaimThreadStart() : nullptr;
+  if (!start) return create(thread, attributes, routine, argument);
   if (!thread_state.tid) thread_state.tid = CurrentTid();
-  *start = {routine, argument};
+  start->routine = routine;
+  start->argument = argument;
   int result = create(thread, attributes, StartThread, start);
   if (result != 0) {
-    real.free(start);
+    start->taken.store(false, std::memory_order_release);
     return result;
   }
   // A detached thread may already have finished and given its stack back: only ask about joinable ones.

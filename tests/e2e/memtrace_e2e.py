@@ -341,3 +341,27 @@ class E2ETestCase(unittest.TestCase):
         for word in must_mention:
             self.assertIn(word.lower(), lines[0].lower(), f"error line does not mention {word!r}: {err!r}")
         return lines[0]
+
+
+def differences_beyond_unwinder(differences: list) -> list:
+    """`maps --verify` differences other than libunwind's own caches.
+
+    KNOWN LIMITATION (open): libunwind 1.6 maps its per-thread frame cache (256 KiB) and a one-page
+    pool with syscall(SYS_mmap), so no hook sees them and they are not recorded as memtrace's own. In
+    the kernel's map they appear as a 256 KiB anonymous rw-p region, and as one extra page in front of
+    a region that is otherwise memtrace's (a kernel-only region one page longer than a
+    reconstruction-only region ending at the same address). Everything else must match.
+    """
+    kernel_only = [d for d in differences if d["in_kernel_only"]]
+    rebuilt_only = [d for d in differences if not d["in_kernel_only"]]
+    rest = []
+    for d in kernel_only:
+        size = d["end"] - d["start"]
+        if d["mode"] == "rw-p" and not d["path"] and size == 256 * 1024:
+            continue
+        twin = [r for r in rebuilt_only if r["end"] == d["end"] and r["start"] == d["start"] + 4096]
+        if d["mode"] == "rw-p" and not d["path"] and twin:
+            rebuilt_only.remove(twin[0])
+            continue
+        rest.append(d)
+    return rest + rebuilt_only
