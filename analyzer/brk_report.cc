@@ -16,7 +16,8 @@ std::string CauseText(const BreakMove& move) {
 
 }  // namespace
 
-void PrintBreakText(std::FILE* out, const TraceInfo& info, const BreakTimeline& timeline) {
+void PrintBreakText(std::FILE* out, const TraceInfo& info, const BreakTimeline& timeline, const StackStore& stacks,
+                    Symbolizer& symbolizer) {
   fmt::print(out, "program break: starts at {}, ends at {} ({}), peak {} ({}), {} moves\n\n", Hex(timeline.initial()),
              Hex(timeline.current()), HumanDelta(static_cast<int64_t>(timeline.current() - timeline.initial())),
              Hex(timeline.peak()), HumanDelta(static_cast<int64_t>(timeline.peak() - timeline.initial())),
@@ -29,10 +30,16 @@ void PrintBreakText(std::FILE* out, const TraceInfo& info, const BreakTimeline& 
                Seconds(move.timestamp - info.header.start_monotonic_ns), move.tid, Hex(move.before), Hex(move.after),
                HumanDelta(static_cast<int64_t>(move.after - move.before)), HumanBytes(move.after - timeline.initial()),
                CauseText(move));
+    constexpr size_t kFramesShown = 3;
+    auto frames = SymbolizeStack(symbolizer, stacks.Frames(move.stack_id));
+    for (size_t i = 0; i < frames.size() && i < kFramesShown; ++i) {
+      fmt::print(out, "{:>23}{} {}\n", "", i ? "by" : "at", Symbolizer::Describe(frames[i]));
+    }
   }
 }
 
-void PrintBreakJson(std::FILE* out, const TraceInfo& info, const BreakTimeline& timeline) {
+void PrintBreakJson(std::FILE* out, const TraceInfo& info, const BreakTimeline& timeline, const StackStore& stacks,
+                    Symbolizer& symbolizer) {
   JsonWriter json(out);
   json.BeginObject()
       .Field("initial", timeline.initial())
@@ -49,8 +56,9 @@ void PrintBreakJson(std::FILE* out, const TraceInfo& info, const BreakTimeline& 
         .Field("before", move.before)
         .Field("after", move.after)
         .Field("delta", static_cast<int64_t>(move.after - move.before))
-        .Field("stack_id", move.stack_id)
-        .EndObject();
+        .Field("stack_id", move.stack_id);
+    WriteFramesJson(json, "stack", SymbolizeStack(symbolizer, stacks.Frames(move.stack_id)));
+    json.EndObject();
   }
   json.EndArray().EndObject();
 }

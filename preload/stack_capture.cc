@@ -131,14 +131,16 @@ uint32_t CaptureStack(ThreadState& thread, uint64_t timestamp) {
   if (!unwind_backtrace) return 0;
   void* raw[format::kMaxFrames + kOwnFramesMax];
   int count = unwind_backtrace(raw, max_depth + kOwnFramesMax);
-  int first = 0;
-  while (first < count && reinterpret_cast<uint64_t>(raw[first]) >= own_text_begin &&
-         reinterpret_cast<uint64_t>(raw[first]) < own_text_end) {
-    ++first;
+  // Frames inside libmemtrace.so are ours: the hook itself and the trampolines memtrace puts under
+  // main and thread start routines. Drop them wherever they are.
+  int kept = 0;
+  for (int i = 0; i < count && kept < max_depth; ++i) {
+    uint64_t pc = reinterpret_cast<uint64_t>(raw[i]);
+    if (pc >= own_text_begin && pc < own_text_end) continue;
+    raw[kept++] = raw[i];
   }
-  int kept = count - first < max_depth ? count - first : max_depth;
   if (kept <= 0) return 0;
-  const uint64_t* frames = reinterpret_cast<const uint64_t*>(raw + first);
+  const uint64_t* frames = reinterpret_cast<const uint64_t*>(raw);
   StackLookup lookup = LookUpStack(frames, static_cast<uint32_t>(kept));
   if (lookup.is_new) {
     format::Record record;

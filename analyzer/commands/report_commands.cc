@@ -54,9 +54,12 @@ int Calls(const TraceArguments& args) {
 
 int Break(const TraceArguments& args) {
   TraceSummary summary;
+  StackStore stacks;
   TraceInfo info;
-  if (!ReadTrace(args.path, {&summary}, &info)) return kExitBadInput;
-  args.json ? PrintBreakJson(stdout, info, summary.brk()) : PrintBreakText(stdout, info, summary.brk());
+  if (!ReadTrace(args.path, {&summary, &stacks}, &info)) return kExitBadInput;
+  Symbolizer symbolizer(stacks.modules());
+  args.json ? PrintBreakJson(stdout, info, summary.brk(), stacks, symbolizer)
+            : PrintBreakText(stdout, info, summary.brk(), stacks, symbolizer);
   return kExitOk;
 }
 
