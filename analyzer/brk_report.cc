@@ -16,20 +16,20 @@ std::string CauseText(const BreakMove& move) {
 
 }  // namespace
 
-void PrintBreakText(std::FILE* out, const TraceInfo& info, const BreakTimeline& timeline, const StackStore& stacks,
-                    Symbolizer& symbolizer) {
-  fmt::print(out, "program break: starts at {}, ends at {} ({}), peak {} ({}), {} moves\n\n", Hex(timeline.initial()),
-             Hex(timeline.current()), HumanDelta(static_cast<int64_t>(timeline.current() - timeline.initial())),
-             Hex(timeline.peak()), HumanDelta(static_cast<int64_t>(timeline.peak() - timeline.initial())),
-             timeline.moves().size());
+void PrintBreakText(std::FILE* out, const TraceInfo& info, const BreakTimeline& timeline,
+                    const StackStore& stacks, Symbolizer& symbolizer) {
+  fmt::print(out, "program break: starts at {}, ends at {} ({}), peak {} ({}), {} moves\n\n",
+             Hex(timeline.initial()), Hex(timeline.current()),
+             HumanDelta(static_cast<int64_t>(timeline.current() - timeline.initial())), Hex(timeline.peak()),
+             HumanDelta(static_cast<int64_t>(timeline.peak() - timeline.initial())), timeline.moves().size());
   if (timeline.moves().empty()) return;
-  fmt::print(out, "{:>11} {:>7}  {:<16} {:<16} {:>12} {:>12}  {}\n", "time (s)", "thread", "from", "to", "delta",
-             "heap size", "caused by");
+  fmt::print(out, "{:>11} {:>7}  {:<16} {:<16} {:>12} {:>12}  {}\n", "time (s)", "thread", "from", "to",
+             "delta", "heap size", "caused by");
   for (const BreakMove& move : timeline.moves()) {
     fmt::print(out, "{:>11} {:>7}  {:<16} {:<16} {:>12} {:>12}  {}\n",
-               Seconds(move.timestamp - info.header.start_monotonic_ns), move.tid, Hex(move.before), Hex(move.after),
-               HumanDelta(static_cast<int64_t>(move.after - move.before)), HumanBytes(move.after - timeline.initial()),
-               CauseText(move));
+               Seconds(move.timestamp - info.header.start_monotonic_ns), move.tid, Hex(move.before),
+               Hex(move.after), HumanDelta(static_cast<int64_t>(move.after - move.before)),
+               HumanBytes(move.after - timeline.initial()), CauseText(move));
     constexpr size_t kFramesShown = 3;
     auto frames = SymbolizeStack(symbolizer, stacks.Frames(move.stack_id));
     for (size_t i = 0; i < frames.size() && i < kFramesShown; ++i) {
@@ -38,8 +38,8 @@ void PrintBreakText(std::FILE* out, const TraceInfo& info, const BreakTimeline& 
   }
 }
 
-void PrintBreakJson(std::FILE* out, const TraceInfo& info, const BreakTimeline& timeline, const StackStore& stacks,
-                    Symbolizer& symbolizer) {
+void PrintBreakJson(std::FILE* out, const TraceInfo& info, const BreakTimeline& timeline,
+                    const StackStore& stacks, Symbolizer& symbolizer) {
   JsonWriter json(out);
   json.BeginObject()
       .Field("initial", timeline.initial())

@@ -11,9 +11,9 @@
 namespace memtrace::analyzer {
 
 // Each move is shown with the stack of the call that caused it (symbolized through `symbolizer`).
-void PrintBreakText(std::FILE* out, const TraceInfo& info, const BreakTimeline& timeline, const StackStore& stacks,
-                    Symbolizer& symbolizer);
-void PrintBreakJson(std::FILE* out, const TraceInfo& info, const BreakTimeline& timeline, const StackStore& stacks,
-                    Symbolizer& symbolizer);
+void PrintBreakText(std::FILE* out, const TraceInfo& info, const BreakTimeline& timeline,
+                    const StackStore& stacks, Symbolizer& symbolizer);
+void PrintBreakJson(std::FILE* out, const TraceInfo& info, const BreakTimeline& timeline,
+                    const StackStore& stacks, Symbolizer& symbolizer);
 
 }  // namespace memtrace::analyzer

@@ -20,7 +20,8 @@ struct BreakMove {
 
 class BreakTimeline {
  public:
-  explicit BreakTimeline(uint64_t initial_break) : initial_(initial_break), current_(initial_break), peak_(initial_break) {}
+  explicit BreakTimeline(uint64_t initial_break)
+      : initial_(initial_break), current_(initial_break), peak_(initial_break) {}
   void Apply(const Event& e);
 
   uint64_t initial() const { return initial_; }

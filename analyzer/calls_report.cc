@@ -12,7 +12,8 @@ namespace {
 
 std::string ProtText(uint64_t prot) {
   if (prot == PROT_NONE) return "---";
-  return fmt::format("{}{}{}", prot & PROT_READ ? 'r' : '-', prot & PROT_WRITE ? 'w' : '-', prot & PROT_EXEC ? 'x' : '-');
+  return fmt::format("{}{}{}", prot & PROT_READ ? 'r' : '-', prot & PROT_WRITE ? 'w' : '-',
+                     prot & PROT_EXEC ? 'x' : '-');
 }
 
 std::string MapFlagsText(uint64_t flags) {
@@ -33,23 +34,26 @@ std::string CallText(const Event& e) {
     case Shape::kArrayAlloc: return fmt::format("{}({}, {}) = {}", name, e.count, e.size, Hex(e.address));
     case Shape::kAlignedAlloc:
       if (e.kind == RecordKind::kPosixMemalign) {
-        return fmt::format("{}(&p, {}, {}) = {}, p = {}", name, e.alignment, e.size, e.result, Hex(e.address));
+        return fmt::format("{}(&p, {}, {}) = {}, p = {}", name, e.alignment, e.size, e.result,
+                           Hex(e.address));
       }
       return fmt::format("{}({}, {}) = {}", name, e.alignment, e.size, Hex(e.address));
-    case Shape::kRealloc: return fmt::format("{}({}, {}) = {}", name, Hex(e.old_address), e.size, Hex(e.address));
+    case Shape::kRealloc:
+      return fmt::format("{}({}, {}) = {}", name, Hex(e.old_address), e.size, Hex(e.address));
     case Shape::kArrayRealloc:
       return fmt::format("{}({}, {}, {}) = {}", name, Hex(e.old_address), e.count, e.size, Hex(e.address));
     case Shape::kRelease: return fmt::format("{}({})", name, Hex(e.address));
     case Shape::kMmap:
-      return fmt::format("{}({}, {}, {}, {}, {}, {}) = {}", name, Hex(e.old_address), e.size, ProtText(e.prot),
-                         MapFlagsText(e.map_flags), e.fd, e.offset, Hex(e.address));
+      return fmt::format("{}({}, {}, {}, {}, {}, {}) = {}", name, Hex(e.old_address), e.size,
+                         ProtText(e.prot), MapFlagsText(e.map_flags), e.fd, e.offset, Hex(e.address));
     case Shape::kMunmap: return fmt::format("{}({}, {}) = {}", name, Hex(e.address), e.size, e.result);
     case Shape::kMremap:
       return fmt::format("{}({}, {}, {}, {}) = {}", name, Hex(e.old_address), e.old_size, e.size, e.map_flags,
                          Hex(e.address));
     case Shape::kMprotect:
       return fmt::format("{}({}, {}, {}) = {}", name, Hex(e.address), e.size,
-                         e.kind == RecordKind::kMprotect ? ProtText(e.prot) : std::to_string(e.prot), e.result);
+                         e.kind == RecordKind::kMprotect ? ProtText(e.prot) : std::to_string(e.prot),
+                         e.result);
     case Shape::kBrk: return fmt::format("{}({}) = {}", name, Hex(e.old_address), e.result);
     case Shape::kSbrk: return fmt::format("{}({}) = {}", name, e.param, Hex(e.address));
     case Shape::kMallopt:
@@ -129,7 +133,10 @@ void CallsReport::PrintJson(const Event& e) {
       json.BeginObject("mapping").Field("base", MappingBase(e)).Field("length", MappingLength(e)).EndObject();
     }
   } else if (shape == Shape::kMmap || shape == Shape::kMremap) {
-    json.Field("length", e.size).Field("address", e.address).Field("prot", e.prot).Field("flags", e.map_flags);
+    json.Field("length", e.size)
+        .Field("address", e.address)
+        .Field("prot", e.prot)
+        .Field("flags", e.map_flags);
     if (shape == Shape::kMmap) json.Field("fd", e.fd).Field("offset", e.offset);
     if (shape == Shape::kMremap) json.Field("old_address", e.old_address).Field("old_length", e.old_size);
   } else if (shape == Shape::kMunmap || shape == Shape::kMprotect) {

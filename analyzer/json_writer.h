@@ -22,7 +22,9 @@ class JsonWriter {
 
   JsonWriter& Field(std::string_view key, std::string_view value);
   JsonWriter& Field(std::string_view key, const char* value) { return Field(key, std::string_view(value)); }
-  JsonWriter& Field(std::string_view key, const std::string& value) { return Field(key, std::string_view(value)); }
+  JsonWriter& Field(std::string_view key, const std::string& value) {
+    return Field(key, std::string_view(value));
+  }
   JsonWriter& Field(std::string_view key, uint64_t value);
   JsonWriter& Field(std::string_view key, int64_t value);
   JsonWriter& Field(std::string_view key, int value) { return Field(key, static_cast<int64_t>(value)); }

@@ -63,7 +63,8 @@ bool ParseLeakClasses(const std::string& text, std::vector<LeakClass>* classes, 
       }
     }
     if (!known) {
-      *error = "unknown leak class '" + std::string(name) + "' (use definite, indirect, possible, reachable, all)";
+      *error =
+          "unknown leak class '" + std::string(name) + "' (use definite, indirect, possible, reachable, all)";
       return false;
     }
   }

@@ -66,13 +66,15 @@ LeakAnalysis AnalyzeLeaks(const HeapState& heap, const LeakClasses& classes) {
   return analysis;
 }
 
-void PrintLeaksText(std::FILE* out, const TraceInfo& info, const LeakAnalysis& leaks, const LeakClasses& classes,
-                    const LeakPrintOptions& options, const StackStore& stacks, Symbolizer& symbolizer) {
+void PrintLeaksText(std::FILE* out, const TraceInfo& info, const LeakAnalysis& leaks,
+                    const LeakClasses& classes, const LeakPrintOptions& options, const StackStore& stacks,
+                    Symbolizer& symbolizer) {
   if (!info.complete()) {
     fmt::print(out, "note: the trace is incomplete ({}); blocks live at its end are listed unclassified\n\n",
                info.EndDescription());
   } else if (!classes.scanned()) {
-    fmt::print(out, "note: no exit-time scan in this trace (MEMTRACE_LEAK_SCAN=0?); blocks are unclassified\n\n");
+    fmt::print(out,
+               "note: no exit-time scan in this trace (MEMTRACE_LEAK_SCAN=0?); blocks are unclassified\n\n");
   }
   size_t shown = 0, record = 0;
   for (const LeakGroup& g : leaks.groups) shown += Shown(g, options);
@@ -80,13 +82,13 @@ void PrintLeaksText(std::FILE* out, const TraceInfo& info, const LeakAnalysis& l
   for (const LeakGroup& g : leaks.groups) {
     if (!Shown(g, options)) continue;
     ++record;
-    std::string amount = g.indirect_bytes ? fmt::format("{} ({} direct, {} indirect)", g.bytes + g.indirect_bytes,
-                                                         g.bytes, g.indirect_bytes)
+    std::string amount = g.indirect_bytes ? fmt::format("{} ({} direct, {} indirect)",
+                                                        g.bytes + g.indirect_bytes, g.bytes, g.indirect_bytes)
                                           : std::to_string(g.bytes);
     std::string what = g.leak_class ? fmt::format("are {}", LeakClassWording(*g.leak_class))
                                     : std::string("are still allocated (unclassified)");
-    fmt::print(out, "{} bytes in {} blocks {} in loss record {} of {} [{}]\n", amount, g.blocks, what, record, shown,
-               VerdictName(g.verdict));
+    fmt::print(out, "{} bytes in {} blocks {} in loss record {} of {} [{}]\n", amount, g.blocks, what, record,
+               shown, VerdictName(g.verdict));
     fmt::print(out, "   at {}\n", CallOf(g));
     for (const SymbolizedFrame& frame : SymbolizeStack(symbolizer, stacks.Frames(g.stack_id))) {
       fmt::print(out, "   by {}: {}{}\n", Hex(frame.address), Symbolizer::Describe(frame),
@@ -103,14 +105,16 @@ void PrintLeaksText(std::FILE* out, const TraceInfo& info, const LeakAnalysis& l
   if (const LeakTotals& t = leaks.Totals(std::nullopt); t.blocks) {
     fmt::print(out, "   {:>15}: {} bytes in {} blocks\n", "unclassified", t.bytes, t.blocks);
   }
-  fmt::print(out, "   {:>15}: {} bytes in {} blocks\n", "suppressed", leaks.suppressed.bytes, leaks.suppressed.blocks);
+  fmt::print(out, "   {:>15}: {} bytes in {} blocks\n", "suppressed", leaks.suppressed.bytes,
+             leaks.suppressed.blocks);
   if (classes.scanned()) {
     fmt::print(out, "   (exit-time scan: {} of roots in {} ms)\n", HumanBytes(classes.scanned_root_bytes()),
                classes.scan_duration_ns() / 1000000.0);
   }
   std::vector<std::string> hidden;
   for (LeakClass c : kReportOrder) {
-    if (leaks.Totals(c).blocks && std::find(options.show.begin(), options.show.end(), c) == options.show.end()) {
+    if (leaks.Totals(c).blocks &&
+        std::find(options.show.begin(), options.show.end(), c) == options.show.end()) {
       hidden.push_back(LeakClassKey(c));
     }
   }
@@ -121,8 +125,9 @@ void PrintLeaksText(std::FILE* out, const TraceInfo& info, const LeakAnalysis& l
   }
 }
 
-void PrintLeaksJson(std::FILE* out, const TraceInfo& info, const LeakAnalysis& leaks, const LeakClasses& classes,
-                    const LeakPrintOptions& options, const StackStore& stacks, Symbolizer& symbolizer) {
+void PrintLeaksJson(std::FILE* out, const TraceInfo& info, const LeakAnalysis& leaks,
+                    const LeakClasses& classes, const LeakPrintOptions& options, const StackStore& stacks,
+                    Symbolizer& symbolizer) {
   JsonWriter json(out);
   json.BeginObject().Field("complete", info.complete()).Field("scanned", classes.scanned());
   json.BeginArray("groups");
@@ -148,10 +153,16 @@ void PrintLeaksJson(std::FILE* out, const TraceInfo& info, const LeakAnalysis& l
   for (const LeakTotals& t : leaks.by_class) blocks += t.blocks, bytes += t.bytes;
   json.Field("blocks", blocks).Field("bytes", bytes);
   for (LeakClass c : kReportOrder) {
-    json.BeginObject(LeakClassKey(c)).Field("bytes", leaks.Totals(c).bytes).Field("blocks", leaks.Totals(c).blocks).EndObject();
+    json.BeginObject(LeakClassKey(c))
+        .Field("bytes", leaks.Totals(c).bytes)
+        .Field("blocks", leaks.Totals(c).blocks)
+        .EndObject();
   }
   const LeakTotals& unclassified = leaks.Totals(std::nullopt);
-  json.BeginObject("unclassified").Field("bytes", unclassified.bytes).Field("blocks", unclassified.blocks).EndObject();
+  json.BeginObject("unclassified")
+      .Field("bytes", unclassified.bytes)
+      .Field("blocks", unclassified.blocks)
+      .EndObject();
   json.BeginObject("suppressed")
       .Field("bytes", leaks.suppressed.bytes)
       .Field("blocks", leaks.suppressed.blocks)

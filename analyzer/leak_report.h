@@ -39,7 +39,9 @@ struct LeakAnalysis {
   LeakTotals by_class[5];         // indexed by LeakClass; [0] = unclassified
   LeakTotals suppressed;          // moved out of by_class by suppressions
   LeakTotals& Totals(std::optional<LeakClass> c) { return by_class[c ? static_cast<int>(*c) : 0]; }
-  const LeakTotals& Totals(std::optional<LeakClass> c) const { return by_class[c ? static_cast<int>(*c) : 0]; }
+  const LeakTotals& Totals(std::optional<LeakClass> c) const {
+    return by_class[c ? static_cast<int>(*c) : 0];
+  }
 };
 
 LeakAnalysis AnalyzeLeaks(const HeapState& heap, const LeakClasses& classes);
@@ -48,9 +50,11 @@ struct LeakPrintOptions {
   std::vector<LeakClass> show;  // classes whose groups are listed (unclassified groups always are)
 };
 
-void PrintLeaksText(std::FILE* out, const TraceInfo& info, const LeakAnalysis& leaks, const LeakClasses& classes,
-                    const LeakPrintOptions& options, const StackStore& stacks, Symbolizer& symbolizer);
-void PrintLeaksJson(std::FILE* out, const TraceInfo& info, const LeakAnalysis& leaks, const LeakClasses& classes,
-                    const LeakPrintOptions& options, const StackStore& stacks, Symbolizer& symbolizer);
+void PrintLeaksText(std::FILE* out, const TraceInfo& info, const LeakAnalysis& leaks,
+                    const LeakClasses& classes, const LeakPrintOptions& options, const StackStore& stacks,
+                    Symbolizer& symbolizer);
+void PrintLeaksJson(std::FILE* out, const TraceInfo& info, const LeakAnalysis& leaks,
+                    const LeakClasses& classes, const LeakPrintOptions& options, const StackStore& stacks,
+                    Symbolizer& symbolizer);
 
 }  // namespace memtrace::analyzer

@@ -1,6 +1,7 @@
 // memtrace: the command-line analyzer. Each subcommand lives in analyzer/commands/.
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
+
+#include <CLI/CLI.hpp>
 
 #include "analyzer/commands/command.h"
 
@@ -34,7 +35,9 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (!action) {
-    fmt::print(stderr, "memtrace: error: no subcommand given (run, summary, calls, brk, leaks); see memtrace --help\n");
+    fmt::print(
+        stderr,
+        "memtrace: error: no subcommand given (run, summary, calls, brk, leaks); see memtrace --help\n");
     return kExitUsage;
   }
   return action();

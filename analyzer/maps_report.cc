@@ -18,7 +18,8 @@ std::string Mode(uint64_t prot, bool shared) {
 std::string Label(const Region& region) {
   if (!region.path.empty()) return region.path;
   if (region.origin == Origin::kAllocator) return "[anon: malloc]";
-  if (region.origin == Origin::kThreadStack) return region.prot ? "[anon: thread stack]" : "[anon: stack guard]";
+  if (region.origin == Origin::kThreadStack)
+    return region.prot ? "[anon: thread stack]" : "[anon: stack guard]";
   if (region.origin == Origin::kProgram) return "[anon: program mmap]";
   return "[anon]";
 }
@@ -32,11 +33,12 @@ std::string WhereFrom(uint32_t stack_id, const StackStore& stacks, Symbolizer& s
 
 }  // namespace
 
-void PrintMapsText(std::FILE* out, const TraceInfo& info, const MapsTimeline& maps, const MapsPrintOptions& options,
-                   const StackStore& stacks, Symbolizer& symbolizer) {
+void PrintMapsText(std::FILE* out, const TraceInfo& info, const MapsTimeline& maps,
+                   const MapsPrintOptions& options, const StackStore& stacks, Symbolizer& symbolizer) {
   const uint64_t start = info.header.start_monotonic_ns;
   if (!maps.saw_snapshot()) {
-    fmt::print(out, "note: the trace has no /proc/self/maps snapshot; only mappings made while tracing are shown\n");
+    fmt::print(
+        out, "note: the trace has no /proc/self/maps snapshot; only mappings made while tracing are shown\n");
   }
   fmt::print(out, "{}:   {} (pid {}) at {} s\n", info.path, info.header.command_line, info.header.pid,
              Seconds(options.at_ns));
@@ -50,8 +52,8 @@ void PrintMapsText(std::FILE* out, const TraceInfo& info, const MapsTimeline& ma
       continue;
     }
     total += bytes;
-    fmt::print(out, "{:016x}   {:>10} {:<5} {:<13} {}\n", begin, bytes / 1024, Mode(region.prot, region.shared),
-               OriginName(region.origin), Label(region));
+    fmt::print(out, "{:016x}   {:>10} {:<5} {:<13} {}\n", begin, bytes / 1024,
+               Mode(region.prot, region.shared), OriginName(region.origin), Label(region));
   }
   fmt::print(out, " total kB {:>15}\n", total / 1024);
   if (own_count) {
@@ -59,33 +61,38 @@ void PrintMapsText(std::FILE* out, const TraceInfo& info, const MapsTimeline& ma
                own_bytes / 1024);
   }
   if (options.timeline) {
-    fmt::print(out, "\n{:>11} {:>7}  {:<10} {:<35} {:>10}  {:<13} {}\n", "time (s)", "thread", "change", "range",
-               "size", "origin", "cause");
+    fmt::print(out, "\n{:>11} {:>7}  {:<10} {:<35} {:>10}  {:<13} {}\n", "time (s)", "thread", "change",
+               "range", "size", "origin", "cause");
     for (const MapChange& c : maps.changes()) {
       if (c.origin == Origin::kMemtrace) continue;
-      fmt::print(out, "{:>11} {:>7}  {:<10} {:<35} {:>10}  {:<13} {}{}{}\n", Seconds(c.timestamp - start), c.tid,
-                 ChangeName(c.type), fmt::format("{:#x}-{:#x}", c.begin, c.end), HumanBytes(c.end - c.begin),
-                 OriginName(c.origin), format::NameOf(c.cause), c.path.empty() ? "" : " " + c.path,
-                 WhereFrom(c.stack_id, stacks, symbolizer));
+      fmt::print(out, "{:>11} {:>7}  {:<10} {:<35} {:>10}  {:<13} {}{}{}\n", Seconds(c.timestamp - start),
+                 c.tid, ChangeName(c.type), fmt::format("{:#x}-{:#x}", c.begin, c.end),
+                 HumanBytes(c.end - c.begin), OriginName(c.origin), format::NameOf(c.cause),
+                 c.path.empty() ? "" : " " + c.path, WhereFrom(c.stack_id, stacks, symbolizer));
     }
   }
   if (options.verify) {
     const MapsVerification& v = maps.verification();
     if (!v.done) {
-      fmt::print(out, "\nverify: the trace has no exit snapshot of /proc/self/maps (the process did not exit cleanly)\n");
+      fmt::print(
+          out,
+          "\nverify: the trace has no exit snapshot of /proc/self/maps (the process did not exit cleanly)\n");
     } else if (v.differences.empty()) {
       fmt::print(out, "\nverify: the reconstruction equals the process's own /proc/self/maps at exit\n");
     } else {
-      fmt::print(out, "\nverify: {} differences from the process's own /proc/self/maps at exit:\n", v.differences.size());
+      fmt::print(out, "\nverify: {} differences from the process's own /proc/self/maps at exit:\n",
+                 v.differences.size());
       for (const MapsDifference& d : v.differences) {
-        fmt::print(out, "  {:#x}-{:#x} {:>10} {} {}\n", d.begin, d.end, HumanBytes(d.end - d.begin), Mode(d.prot, false),
+        fmt::print(out, "  {:#x}-{:#x} {:>10} {} {}\n", d.begin, d.end, HumanBytes(d.end - d.begin),
+                   Mode(d.prot, false),
                    d.in_kernel ? "in /proc/self/maps only " + d.path : "in the reconstruction only");
       }
     }
   }
 }
 
-void PrintMapsJson(std::FILE* out, const TraceInfo& info, const MapsTimeline& maps, const MapsPrintOptions& options) {
+void PrintMapsJson(std::FILE* out, const TraceInfo& info, const MapsTimeline& maps,
+                   const MapsPrintOptions& options) {
   const uint64_t start = info.header.start_monotonic_ns;
   JsonWriter json(out);
   json.BeginObject().Field("at_ns", options.at_ns).Field("complete", info.complete());

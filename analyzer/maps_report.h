@@ -17,8 +17,9 @@ struct MapsPrintOptions {
   uint64_t at_ns = 0;          // since the trace began, for the heading
 };
 
-void PrintMapsText(std::FILE* out, const TraceInfo& info, const MapsTimeline& maps, const MapsPrintOptions& options,
-                   const StackStore& stacks, Symbolizer& symbolizer);
-void PrintMapsJson(std::FILE* out, const TraceInfo& info, const MapsTimeline& maps, const MapsPrintOptions& options);
+void PrintMapsText(std::FILE* out, const TraceInfo& info, const MapsTimeline& maps,
+                   const MapsPrintOptions& options, const StackStore& stacks, Symbolizer& symbolizer);
+void PrintMapsJson(std::FILE* out, const TraceInfo& info, const MapsTimeline& maps,
+                   const MapsPrintOptions& options);
 
 }  // namespace memtrace::analyzer

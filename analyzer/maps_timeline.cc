@@ -72,8 +72,8 @@ void MapsTimeline::Birth(uint64_t begin, Region region, const format::Event& e, 
   region.cause = e.kind;
   region.tid = e.tid;
   region.stack_id = e.stack_id;
-  changes_.push_back({type, e.timestamp, begin, region.end, region.prot, region.origin, e.kind, e.tid, e.stack_id,
-                      region.path});
+  changes_.push_back({type, e.timestamp, begin, region.end, region.prot, region.origin, e.kind, e.tid,
+                      e.stack_id, region.path});
   regions_.Insert(begin, region);
 }
 
@@ -82,7 +82,8 @@ void MapsTimeline::Death(uint64_t begin, uint64_t end, const format::Event& e) {
   const Region* region = regions_.Find(begin, &first);
   Origin origin = region ? region->origin : Origin::kOther;
   std::string path = region ? region->path : "";
-  changes_.push_back({MapChange::Type::kDeath, e.timestamp, begin, end, 0, origin, e.kind, e.tid, e.stack_id, path});
+  changes_.push_back(
+      {MapChange::Type::kDeath, e.timestamp, begin, end, 0, origin, e.kind, e.tid, e.stack_id, path});
   regions_.Remove(begin, end);
 }
 
@@ -132,15 +133,14 @@ void MapsTimeline::ApplyCall(const format::Event& e) {
     case Shape::kMprotect:
       if (e.kind == RecordKind::kMprotect && e.result == 0) {
         regions_.Protect(e.address, e.address + PageUp(e.size), e.prot);
-        changes_.push_back({MapChange::Type::kProtect, e.timestamp, e.address, e.address + PageUp(e.size), e.prot,
-                            Origin::kProgram, e.kind, e.tid, e.stack_id, ""});
+        changes_.push_back({MapChange::Type::kProtect, e.timestamp, e.address, e.address + PageUp(e.size),
+                            e.prot, Origin::kProgram, e.kind, e.tid, e.stack_id, ""});
       }
       return;
     case Shape::kRelease:
       if (e.flags & format::kFlagMmapped) Death(MappingBase(e), MappingBase(e) + MappingLength(e), e);
       return;
-    default:
-      break;
+    default: break;
   }
   if (IsAllocation(e) && VerdictOf(e) == Verdict::kMmapped) {
     if (IsResizeInPlace(e)) {  // mremap of the chunk's mapping: drop the old extent first
@@ -157,8 +157,7 @@ void MapsTimeline::Apply(const format::Event& e) {
   if (e.timestamp > stop_at_) return;
   if (e.flags & format::kFlagBrkMoved && !format::IsMeta(e.kind)) MoveBreak(e, e.brk_after);
   switch (e.kind) {
-    case RecordKind::kStartupBreakMove:
-      return MoveBreak(e, e.brk_after);
+    case RecordKind::kStartupBreakMove: return MoveBreak(e, e.brk_after);
     case RecordKind::kMapEntry: {
       if (e.param != snapshot_sequence_) {
         snapshot_.Clear();
@@ -181,7 +180,8 @@ void MapsTimeline::Apply(const format::Event& e) {
       // glibc reuses the stacks of finished threads: a stack already in place is not a new mapping.
       uint64_t first = 0;
       const Region* known = regions_.Find(e.address, &first);
-      if (known && known->origin == Origin::kThreadStack && first == e.address && known->end == e.address + e.size) {
+      if (known && known->origin == Origin::kThreadStack && first == e.address &&
+          known->end == e.address + e.size) {
         return;
       }
       Region guard;
@@ -198,7 +198,8 @@ void MapsTimeline::Apply(const format::Event& e) {
       // Several threads can share an arena: a heap already known only changes its read-write part.
       uint64_t first = 0;
       const Region* known = regions_.Find(e.address, &first);
-      if (known && known->origin == Origin::kAllocator && first == e.address && known->end == e.address + e.old_size) {
+      if (known && known->origin == Origin::kAllocator && first == e.address &&
+          known->end == e.address + e.old_size) {
         return;
       }
       Region reserved;
@@ -274,8 +275,8 @@ void MapsTimeline::AdoptSnapshot(const format::Event& end) {
       region.origin = Classify(begin, region);
       region.birth_ns = end.timestamp;
       if (snapshots_adopted_ > 0) {
-        changes_.push_back({MapChange::Type::kDiscovered, end.timestamp, begin, region.end, region.prot, region.origin,
-                            RecordKind::kMapsSnapshotEnd, end.tid, 0, region.path});
+        changes_.push_back({MapChange::Type::kDiscovered, end.timestamp, begin, region.end, region.prot,
+                            region.origin, RecordKind::kMapsSnapshotEnd, end.tid, 0, region.path});
       }
     }
     if (region.path == "[heap]" && snapshots_adopted_ == 0) heap_start_ = begin;
@@ -295,8 +296,8 @@ void MapsTimeline::AdoptSnapshot(const format::Event& end) {
   if (snapshots_adopted_ > 0) {
     for (const auto& [begin, region] : regions_.regions()) {
       if (!snapshot_.Find(begin, nullptr) && region.origin != Origin::kMemtrace) {
-        changes_.push_back({MapChange::Type::kVanished, end.timestamp, begin, region.end, region.prot, region.origin,
-                            RecordKind::kMapsSnapshotEnd, end.tid, 0, region.path});
+        changes_.push_back({MapChange::Type::kVanished, end.timestamp, begin, region.end, region.prot,
+                            region.origin, RecordKind::kMapsSnapshotEnd, end.tid, 0, region.path});
       }
     }
   }

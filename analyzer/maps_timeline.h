@@ -64,7 +64,8 @@ class MapsTimeline : public EventConsumer {
   void AdoptSnapshot(const format::Event& end);
   void Verify();
   void MoveBreak(const format::Event& e, uint64_t after);
-  void Birth(uint64_t begin, Region region, const format::Event& e, MapChange::Type type = MapChange::Type::kBirth);
+  void Birth(uint64_t begin, Region region, const format::Event& e,
+             MapChange::Type type = MapChange::Type::kBirth);
   void Death(uint64_t begin, uint64_t end, const format::Event& e);
   void ApplyCall(const format::Event& e);
 

@@ -43,7 +43,8 @@ void RegionMap::Insert(uint64_t begin, const Region& region) {
 void RegionMap::Protect(uint64_t begin, uint64_t end, uint64_t prot) {
   SplitAt(begin);
   SplitAt(end);
-  for (auto it = regions_.lower_bound(begin); it != regions_.end() && it->first < end; ++it) it->second.prot = prot;
+  for (auto it = regions_.lower_bound(begin); it != regions_.end() && it->first < end; ++it)
+    it->second.prot = prot;
 }
 
 const Region* RegionMap::Find(uint64_t address, uint64_t* begin) const {
@@ -63,7 +64,8 @@ std::vector<std::pair<uint64_t, Region>> RegionMap::Coalesced() const {
       bool anonymous = last.path.empty() && region.path.empty();
       bool same_file = !last.path.empty() && last.path == region.path && last.path[0] != '[' &&
                        last.offset + (last.end - last_begin) == region.offset;
-      if (last.end == begin && last.prot == region.prot && last.shared == region.shared && (anonymous || same_file)) {
+      if (last.end == begin && last.prot == region.prot && last.shared == region.shared &&
+          (anonymous || same_file)) {
         last.end = region.end;
         continue;
       }

@@ -10,16 +10,16 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <ctime>
 #include <climits>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 
 #include "analyzer/leak_classes.h"
-#include "format/trace_appender.h"
 #include "analyzer/leak_report.h"
 #include "analyzer/trace_pass.h"
 #include "analyzer/trace_summary.h"
+#include "format/trace_appender.h"
 
 namespace memtrace::analyzer {
 
@@ -48,7 +48,8 @@ std::string FindProgram(const std::string& name) {
 }
 
 std::string LibraryPath() {
-  if (const char* explicit_path = getenv("MEMTRACE_LIBRARY"); explicit_path && *explicit_path) return explicit_path;
+  if (const char* explicit_path = getenv("MEMTRACE_LIBRARY"); explicit_path && *explicit_path)
+    return explicit_path;
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0) return "";
@@ -75,7 +76,9 @@ int ExitCodeOf(int status) {
 void RecordFatalSignal(const std::string& trace, int signal) {
   struct Ended : EventConsumer {
     bool ended = false;
-    void Apply(const format::Event& e) override { ended = ended || e.kind == format::RecordKind::kProcessEnd; }
+    void Apply(const format::Event& e) override {
+      ended = ended || e.kind == format::RecordKind::kProcessEnd;
+    }
   } check;
   TraceInfo info;
   if (!ReadTrace(trace, {&check}, &info) || check.ended) return;
@@ -97,7 +100,8 @@ void RecordFatalSignal(const std::string& trace, int signal) {
 std::string PreloadObstacle(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) return "";
-  if (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) || ((st.st_mode & S_ISGID) && st.st_gid != getegid())) {
+  if (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
+      ((st.st_mode & S_ISGID) && st.st_gid != getegid())) {
     return "it is setuid/setgid, and the loader ignores LD_PRELOAD for such programs; run a copy without "
            "the setuid bit, or run memtrace as the owning user";
   }
@@ -127,12 +131,15 @@ std::string PreloadObstacle(const std::string& path) {
     bool has_interpreter = false;
     for (unsigned i = 0; i < ehdr.e_phnum; ++i) {
       Elf64_Phdr phdr{};
-      if (pread(fd, &phdr, sizeof phdr, static_cast<off_t>(ehdr.e_phoff + i * ehdr.e_phentsize)) != sizeof phdr) break;
+      if (pread(fd, &phdr, sizeof phdr, static_cast<off_t>(ehdr.e_phoff + i * ehdr.e_phentsize)) !=
+          sizeof phdr)
+        break;
       if (phdr.p_type == PT_INTERP) has_interpreter = true;
     }
     if (!has_interpreter) {
-      obstacle = "it is statically linked (no program interpreter), so LD_PRELOAD cannot load memtrace into it; "
-                 "rebuild it dynamically linked";
+      obstacle =
+          "it is statically linked (no program interpreter), so LD_PRELOAD cannot load memtrace into it; "
+          "rebuild it dynamically linked";
     }
   }
   close(fd);
@@ -157,7 +164,8 @@ int RunTraced(const RunOptions& options) {
   }
   std::string library = LibraryPath();
   if (access(library.c_str(), R_OK) != 0) {
-    fmt::print(stderr, "memtrace: error: {} not found; build it, or set MEMTRACE_LIBRARY to its path\n", library);
+    fmt::print(stderr, "memtrace: error: {} not found; build it, or set MEMTRACE_LIBRARY to its path\n",
+               library);
     return 2;
   }
   char manifest[] = "/tmp/memtrace-run-XXXXXX";
@@ -191,7 +199,8 @@ int RunTraced(const RunOptions& options) {
     _exit(127);
   }
   // Like system(): the terminal's ^C and ^\ are for the program; we wait for it to finish.
-  struct sigaction ignore {}, old_int {}, old_quit {};
+  struct sigaction ignore {
+  }, old_int{}, old_quit{};
   ignore.sa_handler = SIG_IGN;
   sigaction(SIGINT, &ignore, &old_int);
   sigaction(SIGQUIT, &ignore, &old_quit);
@@ -209,7 +218,8 @@ int RunTraced(const RunOptions& options) {
   }
   unlink(manifest);
   if (traces.empty()) {
-    fmt::print(stderr, "memtrace: error: {} exited without writing a trace (it may have cleared LD_PRELOAD)\n",
+    fmt::print(stderr,
+               "memtrace: error: {} exited without writing a trace (it may have cleared LD_PRELOAD)\n",
                program);
     return exit_code ? exit_code : 2;
   }

@@ -20,16 +20,18 @@ struct Section {
 
 constexpr Section kSections[] = {
     {"most_calls", "MOST CALLS TO ALLOCATION FUNCTIONS", &SiteNumbers::calls, false, "calls"},
-    {"peak", "PEAK MEMORY CONSUMERS (live when the heap peaked)", &SiteNumbers::peak_bytes, true, "at the peak"},
+    {"peak", "PEAK MEMORY CONSUMERS (live when the heap peaked)", &SiteNumbers::peak_bytes, true,
+     "at the peak"},
     {"leaked", "MOST MEMORY LEAKED (still allocated at the end)", &SiteNumbers::live_bytes, true, "leaked"},
-    {"temporary", "MOST TEMPORARY ALLOCATIONS (freed before the thread's next allocation)", &SiteNumbers::temporary,
-     false, "temporary"},
+    {"temporary", "MOST TEMPORARY ALLOCATIONS (freed before the thread's next allocation)",
+     &SiteNumbers::temporary, false, "temporary"},
     {"largest", "LARGEST SINGLE ALLOCATIONS", &SiteNumbers::largest, true, "in one request"},
-    {"mmapped", "SITES WHOSE REQUESTS CROSSED THE MMAP THRESHOLD (glibc's verdict)", &SiteNumbers::mmapped_calls,
-     false, "mmapped"},
+    {"mmapped", "SITES WHOSE REQUESTS CROSSED THE MMAP THRESHOLD (glibc's verdict)",
+     &SiteNumbers::mmapped_calls, false, "mmapped"},
 };
 
-std::vector<const SiteNumbers*> Top(const std::vector<SiteNumbers>& sites, uint64_t SiteNumbers::*measure, size_t n) {
+std::vector<const SiteNumbers*> Top(const std::vector<SiteNumbers>& sites, uint64_t SiteNumbers::*measure,
+                                    size_t n) {
   std::vector<const SiteNumbers*> ranked;
   for (const SiteNumbers& site : sites) {
     if (site.*measure) ranked.push_back(&site);
@@ -42,8 +44,8 @@ std::vector<const SiteNumbers*> Top(const std::vector<SiteNumbers>& sites, uint6
 }
 
 // The first `limit` source-level frames of a site's stack.
-std::vector<SymbolizedFrame> SiteFrames(const SiteNumbers& site, const StackStore& stacks, Symbolizer& symbolizer,
-                                        size_t limit) {
+std::vector<SymbolizedFrame> SiteFrames(const SiteNumbers& site, const StackStore& stacks,
+                                        Symbolizer& symbolizer, size_t limit) {
   std::vector<SymbolizedFrame> frames = SymbolizeStack(symbolizer, stacks.Frames(site.stack_id));
   if (frames.size() > limit) frames.resize(limit);
   return frames;
@@ -59,10 +61,11 @@ void PrintSiteSectionsText(std::FILE* out, const std::vector<SiteNumbers>& sites
     fmt::print(out, "\n{}\n", section.title);
     for (const SiteNumbers* site : ranked) {
       uint64_t value = site->*section.measure;
-      std::string headline = section.measure == &SiteNumbers::calls
-                                 ? fmt::format("{} calls", site->calls)
-                                 : fmt::format("{} {}, from {} calls", section.bytes ? HumanBytes(value) : std::to_string(value),
-                                               section.label, site->calls);
+      std::string headline =
+          section.measure == &SiteNumbers::calls
+              ? fmt::format("{} calls", site->calls)
+              : fmt::format("{} {}, from {} calls", section.bytes ? HumanBytes(value) : std::to_string(value),
+                            section.label, site->calls);
       fmt::print(out, "{}: {} requested, {} from the heap, {} mmapped\n", headline, HumanBytes(site->bytes),
                  site->heap_calls, site->mmapped_calls);
       fmt::print(out, "  at {}\n", format::NameOf(site->kind));

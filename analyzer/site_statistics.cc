@@ -33,7 +33,8 @@ void SiteStatistics::Apply(const Event& e) {
     --site.live_blocks;
     live_total_ -= it->second.size;
     auto last = last_allocation_.find(e.tid);
-    if (last != last_allocation_.end() && last->second == e.address && e.kind != RecordKind::kReallocRelease) {
+    if (last != last_allocation_.end() && last->second == e.address &&
+        e.kind != RecordKind::kReallocRelease) {
       ++site.temporary;
     }
     live_.erase(it);

@@ -23,9 +23,9 @@ struct SiteNumbers {
   uint64_t largest = 0;
   uint64_t heap_calls = 0;
   uint64_t mmapped_calls = 0;
-  uint64_t live_bytes = 0;     // now (at the end of the pass)
+  uint64_t live_bytes = 0;  // now (at the end of the pass)
   uint64_t live_blocks = 0;
-  uint64_t peak_bytes = 0;     // at the heap's peak; see PeakBytes
+  uint64_t peak_bytes = 0;  // at the heap's peak; see PeakBytes
   uint64_t peak_epoch = 0;
 };
 
@@ -48,7 +48,7 @@ class SiteStatistics : public EventConsumer {
 
   absl::flat_hash_map<uint64_t, uint32_t> index_;  // (stack id, kind) -> site
   std::vector<SiteNumbers> sites_;
-  absl::flat_hash_map<uint64_t, Block> live_;       // address -> block
+  absl::flat_hash_map<uint64_t, Block> live_;                // address -> block
   absl::flat_hash_map<uint32_t, uint64_t> last_allocation_;  // tid -> address of its latest allocation
   uint64_t live_total_ = 0;
   uint64_t peak_ = 0;

@@ -10,28 +10,48 @@ namespace memtrace::analyzer {
 namespace {
 
 // The calls `summary` always lists, in this order, even when zero (the JSON contract).
-constexpr RecordKind kListedCalls[] = {
-    RecordKind::kMalloc,        RecordKind::kCalloc,       RecordKind::kRealloc,  RecordKind::kFree,
-    RecordKind::kPosixMemalign, RecordKind::kAlignedAlloc, RecordKind::kMemalign, RecordKind::kValloc,
-    RecordKind::kPvalloc,       RecordKind::kReallocArray, RecordKind::kMmap,     RecordKind::kMunmap,
-    RecordKind::kBrk,           RecordKind::kSbrk,         RecordKind::kMremap,   RecordKind::kMprotect,
-    RecordKind::kMadvise,       RecordKind::kMallopt,      RecordKind::kMallocTrim,
-    RecordKind::kNew,           RecordKind::kNewArray,     RecordKind::kNewAligned, RecordKind::kNewArrayAligned,
-    RecordKind::kDelete,        RecordKind::kDeleteArray,  RecordKind::kDeleteAligned,
-    RecordKind::kDeleteArrayAligned};
+constexpr RecordKind kListedCalls[] = {RecordKind::kMalloc,
+                                       RecordKind::kCalloc,
+                                       RecordKind::kRealloc,
+                                       RecordKind::kFree,
+                                       RecordKind::kPosixMemalign,
+                                       RecordKind::kAlignedAlloc,
+                                       RecordKind::kMemalign,
+                                       RecordKind::kValloc,
+                                       RecordKind::kPvalloc,
+                                       RecordKind::kReallocArray,
+                                       RecordKind::kMmap,
+                                       RecordKind::kMunmap,
+                                       RecordKind::kBrk,
+                                       RecordKind::kSbrk,
+                                       RecordKind::kMremap,
+                                       RecordKind::kMprotect,
+                                       RecordKind::kMadvise,
+                                       RecordKind::kMallopt,
+                                       RecordKind::kMallocTrim,
+                                       RecordKind::kNew,
+                                       RecordKind::kNewArray,
+                                       RecordKind::kNewAligned,
+                                       RecordKind::kNewArrayAligned,
+                                       RecordKind::kDelete,
+                                       RecordKind::kDeleteArray,
+                                       RecordKind::kDeleteAligned,
+                                       RecordKind::kDeleteArrayAligned};
 
 uint64_t LeakedBytes(const HeapState& heap) { return heap.live_bytes(); }
 
 }  // namespace
 
-void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary& s, const LeakAnalysis* leaks) {
+void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary& s,
+                      const LeakAnalysis* leaks) {
   const auto& h = info.header;
   fmt::print(out, "memtrace summary: {} (pid {})\n", h.command_line[0] ? h.command_line : h.program, h.pid);
   bool has_status = info.exit_status >= 0 && info.end_reason != format::EndReason::kSignal;
   std::string status = has_status ? fmt::format(", status {}", info.exit_status) : "";
   fmt::print(out, "  trace      {}: {}{}; {} records, {} threads, {} s\n", info.path,
-             info.complete() ? "complete" : "INCOMPLETE", info.ended ? fmt::format(" ({}{})", info.EndDescription(), status)
-                                                                 : fmt::format(" ({})", info.EndDescription()),
+             info.complete() ? "complete" : "INCOMPLETE",
+             info.ended ? fmt::format(" ({}{})", info.EndDescription(), status)
+                        : fmt::format(" ({})", info.EndDescription()),
              info.records, info.threads, Seconds(info.last_timestamp - h.start_monotonic_ns));
   if (!(h.flags & format::kHeaderGlibcAllocator)) {
     fmt::print(out, "  allocator  {} is not glibc's malloc: heap/mmap verdicts are unknown\n", h.allocator);
@@ -42,14 +62,17 @@ void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary&
   if (info.dropped) fmt::print(out, "  warning    {} calls could not be recorded\n", info.dropped);
   std::string calls;
   for (RecordKind kind : kListedCalls) {
-    if (s.calls(kind)) calls += fmt::format("{}{} {}", calls.empty() ? "" : ", ", format::NameOf(kind), s.calls(kind));
+    if (s.calls(kind))
+      calls += fmt::format("{}{} {}", calls.empty() ? "" : ", ", format::NameOf(kind), s.calls(kind));
   }
   fmt::print(out, "  calls      {} ({})\n", s.total_calls(), calls.empty() ? "none" : calls);
-  fmt::print(out, "  blocks     {} allocated: {} from the heap, {} mmapped (crossed the mmap threshold), {} unknown\n",
-             s.allocations(Verdict::kHeap) + s.allocations(Verdict::kMmapped) + s.allocations(Verdict::kUnknown),
-             s.allocations(Verdict::kHeap), s.allocations(Verdict::kMmapped), s.allocations(Verdict::kUnknown));
-  fmt::print(out, "  bytes      {} requested in total, peak {} live\n", HumanBytes(s.heap().allocated_bytes()),
-             HumanBytes(s.heap().peak_live_bytes()));
+  fmt::print(
+      out,
+      "  blocks     {} allocated: {} from the heap, {} mmapped (crossed the mmap threshold), {} unknown\n",
+      s.allocations(Verdict::kHeap) + s.allocations(Verdict::kMmapped) + s.allocations(Verdict::kUnknown),
+      s.allocations(Verdict::kHeap), s.allocations(Verdict::kMmapped), s.allocations(Verdict::kUnknown));
+  fmt::print(out, "  bytes      {} requested in total, peak {} live\n",
+             HumanBytes(s.heap().allocated_bytes()), HumanBytes(s.heap().peak_live_bytes()));
   const BreakTimeline& brk = s.brk();
   fmt::print(out, "  break      {} -> {} ({}), peak {}, {} moves\n", Hex(brk.initial()), Hex(brk.current()),
              HumanDelta(static_cast<int64_t>(brk.current() - brk.initial())),
@@ -58,7 +81,9 @@ void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary&
              HumanBytes(LeakedBytes(s.heap())), s.heap().live().empty() ? "" : ": see `memtrace leaks`");
   if (leaks && !s.heap().live().empty()) {
     const LeakAnalysis& l = *leaks;
-    fmt::print(out, "  leaks      definitely lost {} in {}, indirectly {} in {}, possibly {} in {}, still reachable {} in {}\n",
+    fmt::print(out,
+               "  leaks      definitely lost {} in {}, indirectly {} in {}, possibly {} in {}, still "
+               "reachable {} in {}\n",
                HumanBytes(l.Totals(LeakClass::kDefinite).bytes), l.Totals(LeakClass::kDefinite).blocks,
                HumanBytes(l.Totals(LeakClass::kIndirect).bytes), l.Totals(LeakClass::kIndirect).blocks,
                HumanBytes(l.Totals(LeakClass::kPossible).bytes), l.Totals(LeakClass::kPossible).blocks,
@@ -66,12 +91,14 @@ void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary&
   }
   if (s.heap().mismatched_releases()) {
     const MismatchedRelease& first = s.heap().mismatch_examples().front();
-    fmt::print(out, "  warning    {} blocks released by the wrong function (first: {} block at {} released by {})\n",
-               s.heap().mismatched_releases(), format::NameOf(first.block.kind), Hex(first.address),
-               format::NameOf(first.release));
+    fmt::print(
+        out, "  warning    {} blocks released by the wrong function (first: {} block at {} released by {})\n",
+        s.heap().mismatched_releases(), format::NameOf(first.block.kind), Hex(first.address),
+        format::NameOf(first.release));
   }
   if (s.heap().double_allocations()) {
-    fmt::print(out, "  warning    {} addresses were handed out twice without a release\n", s.heap().double_allocations());
+    fmt::print(out, "  warning    {} addresses were handed out twice without a release\n",
+               s.heap().double_allocations());
   }
 }
 
@@ -92,7 +119,8 @@ void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary&
       .Field("exit_status", info.exit_status)
       .Field("records", info.records)
       .Field("threads", static_cast<uint64_t>(info.threads))
-      .Field("duration_ns", info.last_timestamp > h.start_monotonic_ns ? info.last_timestamp - h.start_monotonic_ns : 0)
+      .Field("duration_ns",
+             info.last_timestamp > h.start_monotonic_ns ? info.last_timestamp - h.start_monotonic_ns : 0)
       .Field("allocator", h.allocator)
       .Field("glibc_allocator", (h.flags & format::kHeaderGlibcAllocator) != 0)
       .Field("malloc_shadowed", (h.flags & format::kHeaderMallocShadowed) != 0)
@@ -121,7 +149,8 @@ void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary&
       .Field("blocks", static_cast<uint64_t>(s.heap().live().size()))
       .Field("bytes", LeakedBytes(s.heap()));
   if (leaks) {
-    for (LeakClass c : {LeakClass::kDefinite, LeakClass::kIndirect, LeakClass::kPossible, LeakClass::kReachable}) {
+    for (LeakClass c :
+         {LeakClass::kDefinite, LeakClass::kIndirect, LeakClass::kPossible, LeakClass::kReachable}) {
       json.BeginObject(LeakClassKey(c))
           .Field("bytes", leaks->Totals(c).bytes)
           .Field("blocks", leaks->Totals(c).blocks)

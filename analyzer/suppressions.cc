@@ -68,7 +68,8 @@ bool Suppressions::Matches(const std::vector<SymbolizedFrame>& frames) const {
   // libstdc++'s exception emergency pool: allocated by libstdc++'s own start-up code, run by the
   // loader (freed only by __gnu_cxx::__freeres, which valgrind calls and a native exit does not).
   if (eh_pool_ && !frames.empty() && frames.front().module.find("/libstdc++.so") != std::string::npos &&
-      std::any_of(frames.begin(), frames.end(), [](const SymbolizedFrame& f) { return f.function == "_dl_init"; })) {
+      std::any_of(frames.begin(), frames.end(),
+                  [](const SymbolizedFrame& f) { return f.function == "_dl_init"; })) {
     return true;
   }
   for (const std::string& pattern : patterns_) {
@@ -96,7 +97,8 @@ void ApplySuppressions(const Suppressions& suppressions, const StackStore& stack
     leaks->suppressed.blocks += group.blocks;
     return true;
   };
-  leaks->groups.erase(std::remove_if(leaks->groups.begin(), leaks->groups.end(), suppressed), leaks->groups.end());
+  leaks->groups.erase(std::remove_if(leaks->groups.begin(), leaks->groups.end(), suppressed),
+                      leaks->groups.end());
 }
 
 }  // namespace memtrace::analyzer

@@ -56,14 +56,15 @@ Symbolizer::Symbolizer(const std::vector<Module>& modules) : modules_(modules) {
   dwfl_report_begin(dwfl_);
   for (const Module& module : modules_) {
     if (module.path.empty() || module.path[0] != '/') continue;  // the vdso has no file
-    Dwfl_Module* reported = dwfl_report_elf(dwfl_, BaseName(module.path).c_str(), module.path.c_str(), -1,
-                                            module.base, false);
+    Dwfl_Module* reported =
+        dwfl_report_elf(dwfl_, BaseName(module.path).c_str(), module.path.c_str(), -1, module.base, false);
     // A file rebuilt since the trace was taken would give wrong names: use module+offset for it.
     const unsigned char* bits = nullptr;
     GElf_Addr vaddr = 0;
     int length = reported ? dwfl_module_build_id(reported, &bits, &vaddr) : 0;
     if (!module.build_id.empty() && length > 0 &&
-        std::string_view(reinterpret_cast<const char*>(bits), static_cast<size_t>(length)) != module.build_id) {
+        std::string_view(reinterpret_cast<const char*>(bits), static_cast<size_t>(length)) !=
+            module.build_id) {
       stale_.insert(reported);
     }
   }
@@ -180,7 +181,8 @@ std::vector<SymbolizedFrame> SymbolizeStack(Symbolizer& symbolizer, const std::v
 
 std::string Symbolizer::Describe(const SymbolizedFrame& frame) {
   std::string function = frame.function.empty() ? "???" : frame.function;
-  if (!frame.file.empty() && frame.line > 0) return fmt::format("{} ({}:{})", function, BaseName(frame.file), frame.line);
+  if (!frame.file.empty() && frame.line > 0)
+    return fmt::format("{} ({}:{})", function, BaseName(frame.file), frame.line);
   if (frame.module.empty()) return function;
   if (frame.function.empty()) return fmt::format("??? (in {}+{:#x})", frame.module, frame.module_offset);
   return fmt::format("{} (in {})", function, frame.module);

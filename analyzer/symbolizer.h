@@ -26,9 +26,9 @@ struct SymbolizedFrame {
   std::string function;  // empty when unknown
   std::string file;      // empty when unknown
   int line = 0;
-  std::string module;     // path of the module the address falls in, empty if none
+  std::string module;  // path of the module the address falls in, empty if none
   uint64_t module_offset = 0;
-  bool inlined = false;   // an inlined call inside the next frame's function
+  bool inlined = false;  // an inlined call inside the next frame's function
 };
 
 class Symbolizer {

@@ -13,7 +13,8 @@ std::string TraceInfo::EndDescription() const {
     case format::EndReason::kUnderscoreExit: return "_exit";
     case format::EndReason::kSignal: {
       const char* name = sigabbrev_np(static_cast<int>(exit_status));
-      return "killed by signal " + std::to_string(exit_status) + (name ? std::string(" (SIG") + name + ")" : "");
+      return "killed by signal " + std::to_string(exit_status) +
+             (name ? std::string(" (SIG") + name + ")" : "");
     }
     case format::EndReason::kExec: return "exec";
   }
@@ -49,21 +50,19 @@ bool ReadTrace(const std::string& path, const std::vector<EventConsumer*>& consu
         info->end_reason = static_cast<format::EndReason>(event.param);
         info->exit_status = event.result;
         break;
-      case format::RecordKind::kDropped:
-        info->dropped += event.count;
-        break;
+      case format::RecordKind::kDropped: info->dropped += event.count; break;
       case format::RecordKind::kEnvironment:
         info->environment.emplace_back(reinterpret_cast<const char*>(event.bytes), event.byte_count);
         break;
-      default:
-        break;
+      default: break;
     }
     for (EventConsumer* consumer : consumers) consumer->Apply(event);
   }
   if (progress) progress->Finish();
   info->records = reader->records_read();
   if (!reader->error().empty()) {
-    fmt::print(stderr, "memtrace: error: {}: {} (after {} good records)\n", path, reader->error(), info->records);
+    fmt::print(stderr, "memtrace: error: {}: {} (after {} good records)\n", path, reader->error(),
+               info->records);
     return false;
   }
   info->truncated = reader->truncated();

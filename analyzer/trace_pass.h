@@ -14,15 +14,15 @@ namespace memtrace::analyzer {
 struct TraceInfo {
   std::string path;
   format::FileHeader header{};
-  bool truncated = false;      // the file ends before what the writer committed
-  bool ended = false;          // a process-end record was written
+  bool truncated = false;  // the file ends before what the writer committed
+  bool ended = false;      // a process-end record was written
   format::EndReason end_reason = format::EndReason::kExit;
-  int64_t exit_status = -1;    // -1: unknown (main returned, or the process never ended)
+  int64_t exit_status = -1;  // -1: unknown (main returned, or the process never ended)
   uint64_t records = 0;
   size_t threads = 0;
   uint64_t first_timestamp = 0;
   uint64_t last_timestamp = 0;
-  uint64_t dropped = 0;        // calls the preload could not record
+  uint64_t dropped = 0;                  // calls the preload could not record
   std::vector<std::string> environment;  // GLIBC_TUNABLES / MALLOC_* settings seen at start
 
   // Nothing lost and the process ended on its own (exit, _exit or exec; a fatal signal noted by

@@ -3,8 +3,8 @@
 #pragma once
 
 #include <array>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "analyzer/brk_timeline.h"
@@ -42,6 +42,7 @@ void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary&
                       const LeakAnalysis* leaks = nullptr);
 // `extra` may add fields to the summary object (the per-site sections).
 void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary& summary,
-                      const LeakAnalysis* leaks = nullptr, const std::function<void(JsonWriter&)>& extra = {});
+                      const LeakAnalysis* leaks = nullptr,
+                      const std::function<void(JsonWriter&)>& extra = {});
 
 }  // namespace memtrace::analyzer

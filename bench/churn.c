@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
       uint64_t r = bench_next(&rng);
       size_t slot = (size_t)(r % (uint64_t)window);
       size_t size = 16 + (size_t)((r >> 32) % 241);  // 16..256
-      free(slots[slot]);  // free(NULL) during warm-up, like real code does
+      free(slots[slot]);                             // free(NULL) during warm-up, like real code does
       char* p = malloc(size);
       p[0] = (char)size;
       bench_escape(p);

@@ -11,7 +11,7 @@
 static size_t pick_size(uint64_t r) {
   unsigned bucket = (unsigned)(r % 100);
   uint64_t x = r >> 8;
-  if (bucket < 70) return 8 + (size_t)(x % 1024);                    // small
+  if (bucket < 70) return 8 + (size_t)(x % 1024);            // small
   if (bucket < 95) return 1024 + (size_t)(x % (32 * 1024));  // medium
   return 128 * 1024 - 4096 + (size_t)(x % (1024 * 1024));    // around and above the threshold
 }

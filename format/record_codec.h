@@ -91,7 +91,7 @@ struct Record {
   uint64_t brk_after = 0;
   uint32_t stack_id = 0;
   // Meta payload.
-  uint32_t tid = 0;        // kThreadStart: the parent thread
+  uint32_t tid = 0;  // kThreadStart: the parent thread
   uint32_t frame_count = 0;
   const uint64_t* frames = nullptr;  // kStackDef
   const uint8_t* bytes = nullptr;    // kModule path, kEnvironment string
@@ -112,13 +112,10 @@ inline constexpr uint64_t ExpectedChunkSize(const Record& r) {
   switch (ShapeOf(r.kind)) {
     case Shape::kAlloc:
     case Shape::kAlignedAlloc:
-    case Shape::kRealloc:
-      return RequestToChunkSize(r.size);
+    case Shape::kRealloc: return RequestToChunkSize(r.size);
     case Shape::kArrayAlloc:
-    case Shape::kArrayRealloc:
-      return RequestToChunkSize(r.count * r.size);
-    default:
-      return 0;
+    case Shape::kArrayRealloc: return RequestToChunkSize(r.count * r.size);
+    default: return 0;
   }
 }
 
@@ -275,12 +272,9 @@ inline uint8_t* EncodeRecord(uint8_t* out, DeltaState& state, const Record& r) {
         case RecordKind::kProcessEnd:
           out = PutVarint(out, static_cast<uint64_t>(r.param));
           return PutSignedVarint(out, r.result);
-        case RecordKind::kDropped:
-          return PutVarint(out, r.count);
-        case RecordKind::kEnvironment:
-          return internal::PutBytes(out, r.bytes, r.byte_count);
-        case RecordKind::kThreadStart:
-          return PutVarint(out, r.tid);
+        case RecordKind::kDropped: return PutVarint(out, r.count);
+        case RecordKind::kEnvironment: return internal::PutBytes(out, r.bytes, r.byte_count);
+        case RecordKind::kThreadStart: return PutVarint(out, r.tid);
         case RecordKind::kLeakClass:
           out = PutAddress(out, state, r.address);
           out = PutVarint(out, static_cast<uint64_t>(r.param));
@@ -292,8 +286,7 @@ inline uint8_t* EncodeRecord(uint8_t* out, DeltaState& state, const Record& r) {
           out = PutVarint(out, r.count);
           out = PutVarint(out, r.size);
           return PutVarint(out, static_cast<uint64_t>(r.param));
-        default:
-          return out;
+        default: return out;
       }
   }
   if (r.flags & kFlagChunkRead) {
@@ -335,51 +328,29 @@ inline DecodeStatus DecodeRecord(const uint8_t** cursor, const uint8_t* end, Del
   r->timestamp = state.last_timestamp + delta;
   state.last_timestamp = r->timestamp;
   switch (shape) {
-    case Shape::kAlloc:
-      u(&r->size), a(&r->address);
-      break;
-    case Shape::kArrayAlloc:
-      u(&r->count), u(&r->size), a(&r->address);
-      break;
-    case Shape::kAlignedAlloc:
-      u(&r->alignment), u(&r->size), a(&r->address), s(&r->result);
-      break;
-    case Shape::kRealloc:
-      a(&r->old_address), u(&r->size), a(&r->address);
-      break;
-    case Shape::kArrayRealloc:
-      a(&r->old_address), u(&r->count), u(&r->size), a(&r->address);
-      break;
-    case Shape::kRelease:
-      a(&r->address), u(&r->size), u(&r->alignment);
-      break;
+    case Shape::kAlloc: u(&r->size), a(&r->address); break;
+    case Shape::kArrayAlloc: u(&r->count), u(&r->size), a(&r->address); break;
+    case Shape::kAlignedAlloc: u(&r->alignment), u(&r->size), a(&r->address), s(&r->result); break;
+    case Shape::kRealloc: a(&r->old_address), u(&r->size), a(&r->address); break;
+    case Shape::kArrayRealloc: a(&r->old_address), u(&r->count), u(&r->size), a(&r->address); break;
+    case Shape::kRelease: a(&r->address), u(&r->size), u(&r->alignment); break;
     case Shape::kMmap:
       a(&r->old_address), u(&r->size), u(&r->prot), u(&r->map_flags), s(&r->fd), u(&r->offset),
           a(&r->address);
       break;
-    case Shape::kMunmap:
-      a(&r->address), u(&r->size), s(&r->result);
-      break;
+    case Shape::kMunmap: a(&r->address), u(&r->size), s(&r->result); break;
     case Shape::kMremap:
       a(&r->old_address), u(&r->old_size), u(&r->size), u(&r->map_flags), a(&r->address);
       break;
-    case Shape::kMprotect:
-      a(&r->address), u(&r->size), u(&r->prot), s(&r->result);
-      break;
-    case Shape::kBrk:
-      a(&r->old_address), s(&r->result);
-      break;
-    case Shape::kSbrk:
-      s(&r->param), a(&r->address);
-      break;
-    case Shape::kMallopt:
-      s(&r->param), s(&r->value), s(&r->result);
-      break;
+    case Shape::kMprotect: a(&r->address), u(&r->size), u(&r->prot), s(&r->result); break;
+    case Shape::kBrk: a(&r->old_address), s(&r->result); break;
+    case Shape::kSbrk: s(&r->param), a(&r->address); break;
+    case Shape::kMallopt: s(&r->param), s(&r->value), s(&r->result); break;
     case Shape::kMeta: {
       uint64_t v = 0;
       if (static_cast<uint8_t>(r->kind) >= kFirstGenericMetaKind) {
-        a(&r->address), u(&r->size), u(&r->old_size), u(&r->prot), u(&r->map_flags), u(&r->offset), u(&r->count),
-            s(&r->param);
+        a(&r->address), u(&r->size), u(&r->old_size), u(&r->prot), u(&r->map_flags), u(&r->offset),
+            u(&r->count), s(&r->param);
         ok = ok && internal::GetBytes(&p, end, &r->bytes, &r->byte_count);
       }
       switch (r->kind) {
@@ -409,9 +380,7 @@ inline DecodeStatus DecodeRecord(const uint8_t** cursor, const uint8_t* end, Del
           u(&v), s(&r->result);
           r->param = static_cast<int64_t>(v);
           break;
-        case RecordKind::kDropped:
-          u(&r->count);
-          break;
+        case RecordKind::kDropped: u(&r->count); break;
         case RecordKind::kEnvironment:
           ok = ok && internal::GetBytes(&p, end, &r->bytes, &r->byte_count);
           break;
@@ -433,10 +402,11 @@ inline DecodeStatus DecodeRecord(const uint8_t** cursor, const uint8_t* end, Del
           u(&r->count), u(&r->size), u(&v);
           r->param = static_cast<int64_t>(v);
           break;
-        default:
-          break;
+        default: break;
       }
-      if (!ok) return end - p < static_cast<ptrdiff_t>(kMaxVarintBytes) ? DecodeStatus::kTruncated : DecodeStatus::kCorrupt;
+      if (!ok)
+        return end - p < static_cast<ptrdiff_t>(kMaxVarintBytes) ? DecodeStatus::kTruncated
+                                                                 : DecodeStatus::kCorrupt;
       *cursor = p;
       return DecodeStatus::kOk;
     }
@@ -457,7 +427,9 @@ inline DecodeStatus DecodeRecord(const uint8_t** cursor, const uint8_t* end, Del
     u(&v);
     r->stack_id = static_cast<uint32_t>(v);
   }
-  if (!ok) return end - p < static_cast<ptrdiff_t>(kMaxVarintBytes) ? DecodeStatus::kTruncated : DecodeStatus::kCorrupt;
+  if (!ok)
+    return end - p < static_cast<ptrdiff_t>(kMaxVarintBytes) ? DecodeStatus::kTruncated
+                                                             : DecodeStatus::kCorrupt;
   *cursor = p;
   return DecodeStatus::kOk;
 }

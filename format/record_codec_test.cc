@@ -41,48 +41,29 @@ bool FillSample(RecordKind kind, uint64_t seed, Payload& payload, Record* r) {
   const uint64_t high = 0x7fff'f000'0000 + seed * 0x1010;  // a stack-like address
   const uint64_t low = 0x55'0000'1000 + seed * 0x40;       // a heap-like address
   switch (ShapeOf(kind)) {
-    case Shape::kAlloc:
-      r->size = 0x12345 + seed, r->address = seed % 2 ? high : low;
-      return true;
-    case Shape::kArrayAlloc:
-      r->count = 1000 + seed, r->size = 24, r->address = low;
-      return true;
+    case Shape::kAlloc: r->size = 0x12345 + seed, r->address = seed % 2 ? high : low; return true;
+    case Shape::kArrayAlloc: r->count = 1000 + seed, r->size = 24, r->address = low; return true;
     case Shape::kAlignedAlloc:
       r->alignment = 4096, r->size = 100000 + seed, r->address = high, r->result = seed % 2 ? 0 : 12;
       return true;
-    case Shape::kRealloc:
-      r->old_address = high, r->size = 7 + seed, r->address = low;
-      return true;
+    case Shape::kRealloc: r->old_address = high, r->size = 7 + seed, r->address = low; return true;
     case Shape::kArrayRealloc:
       r->old_address = low, r->count = 3, r->size = 1ull << 40, r->address = high;
       return true;
-    case Shape::kRelease:
-      r->address = seed % 2 ? low : high, r->size = 48, r->alignment = 64;
-      return true;
+    case Shape::kRelease: r->address = seed % 2 ? low : high, r->size = 48, r->alignment = 64; return true;
     case Shape::kMmap:
       r->old_address = 0, r->size = 1 << 21, r->prot = 3, r->map_flags = 0x22, r->fd = -1,
       r->offset = 1ull << 33, r->address = ~uint64_t{0};  // MAP_FAILED
       return true;
-    case Shape::kMunmap:
-      r->address = high, r->size = 8192, r->result = -1;
-      return true;
+    case Shape::kMunmap: r->address = high, r->size = 8192, r->result = -1; return true;
     case Shape::kMremap:
       r->old_address = high, r->old_size = 4096, r->size = 1 << 20, r->map_flags = 1, r->address = low;
       return true;
-    case Shape::kMprotect:
-      r->address = low, r->size = 4096, r->prot = 1, r->result = 0;
-      return true;
-    case Shape::kBrk:
-      r->old_address = low + 0x21000, r->result = -1;
-      return true;
-    case Shape::kSbrk:
-      r->param = -0x21000, r->address = low;
-      return true;
-    case Shape::kMallopt:
-      r->param = -8, r->value = 1 << 20, r->result = 1;
-      return true;
-    case Shape::kMeta:
-      break;
+    case Shape::kMprotect: r->address = low, r->size = 4096, r->prot = 1, r->result = 0; return true;
+    case Shape::kBrk: r->old_address = low + 0x21000, r->result = -1; return true;
+    case Shape::kSbrk: r->param = -0x21000, r->address = low; return true;
+    case Shape::kMallopt: r->param = -8, r->value = 1 << 20, r->result = 1; return true;
+    case Shape::kMeta: break;
   }
   switch (kind) {
     case RecordKind::kStackDef:
@@ -103,17 +84,13 @@ bool FillSample(RecordKind kind, uint64_t seed, Payload& payload, Record* r) {
     case RecordKind::kProcessEnd:
       r->param = static_cast<int64_t>(EndReason::kSignal), r->result = 11;
       return true;
-    case RecordKind::kDropped:
-      r->count = 300 + seed;
-      return true;
+    case RecordKind::kDropped: r->count = 300 + seed; return true;
     case RecordKind::kEnvironment:
       payload.text = "MALLOC_ARENA_MAX=2";
       r->bytes = reinterpret_cast<const uint8_t*>(payload.text.data());
       r->byte_count = static_cast<uint32_t>(payload.text.size());
       return true;
-    case RecordKind::kThreadStart:
-      r->tid = 4000000 + static_cast<uint32_t>(seed);
-      return true;
+    case RecordKind::kThreadStart: r->tid = 4000000 + static_cast<uint32_t>(seed); return true;
     case RecordKind::kLeakClass:
       r->address = seed % 2 ? high : low, r->param = static_cast<int64_t>(LeakClass::kIndirect);
       return true;
@@ -149,7 +126,9 @@ void ApplyFlags(uint8_t flags, Record* r) {
   if (flags & kFlagHasStack) r->stack_id = 123456;
 }
 
-std::string Bytes(const uint8_t* p, uint32_t n) { return n ? std::string(reinterpret_cast<const char*>(p), n) : ""; }
+std::string Bytes(const uint8_t* p, uint32_t n) {
+  return n ? std::string(reinterpret_cast<const char*>(p), n) : "";
+}
 
 void ExpectSameRecord(const Record& want, const Record& got) {
   SCOPED_TRACE(std::string("kind ") + NameOf(want.kind) + " flags " + std::to_string(want.flags));
@@ -207,7 +186,9 @@ DecodeStatus DecodeExact(const std::vector<uint8_t>& bytes, Record* r, uint64_t*
 class RecordCodecKindTest : public ::testing::TestWithParam<KindCase> {};
 
 INSTANTIATE_TEST_SUITE_P(AllKinds, RecordCodecKindTest, ::testing::ValuesIn(kAllKinds),
-                         [](const ::testing::TestParamInfo<KindCase>& info) { return std::string(info.param.id); });
+                         [](const ::testing::TestParamInfo<KindCase>& info) {
+                           return std::string(info.param.id);
+                         });
 
 // Flag combinations a kind is tested with: all 32 for calls; meta records carry no flag fields.
 std::vector<uint8_t> FlagSets(RecordKind kind) {
@@ -224,8 +205,8 @@ TEST_P(RecordCodecKindTest, RoundTripsWithEveryFlagCombination) {
   for (uint8_t flags : FlagSets(kind)) {
     Payload payload;
     Record in;
-    ASSERT_TRUE(FillSample(kind, 1, payload, &in)) << "no sample for new kind " << GetParam().id
-                                                     << ": teach FillSample its fields";
+    ASSERT_TRUE(FillSample(kind, 1, payload, &in))
+        << "no sample for new kind " << GetParam().id << ": teach FillSample its fields";
     if (!IsMeta(kind)) ApplyFlags(flags, &in);
     in.timestamp = 1'000'000'123;
     const DeltaState start{1'000'000'000, 0x55'0000'0000};
@@ -319,7 +300,8 @@ TEST(RecordCodecTest, StackRecordsWithZeroOneAndMaxFrames) {
     // Return addresses jump between the executable, libraries and back: deltas of both signs.
     many[i] = (i % 3 == 0 ? 0x401000 : i % 3 == 1 ? 0x7f12'3456'0000 : 0x5555'0000'0000) + i * 0x11;
   }
-  for (const std::vector<uint64_t>& frames : {std::vector<uint64_t>{}, std::vector<uint64_t>{0x401234}, many}) {
+  for (const std::vector<uint64_t>& frames :
+       {std::vector<uint64_t>{}, std::vector<uint64_t>{0x401234}, many}) {
     const Record in = StackRecord(frames);
     const std::vector<uint8_t> bytes = EncodeOne(in);
     EXPECT_LE(bytes.size(), kMaxRecordBytes);

@@ -28,59 +28,59 @@ enum class Shape : uint8_t {
 };
 
 // X(enumerator, wire value, name shown to users, shape, is an allocation that yields a block)
-#define MEMTRACE_CALL_KINDS(X)                                              \
-  X(kMalloc, 1, "malloc", kAlloc, true)                                     \
-  X(kCalloc, 2, "calloc", kArrayAlloc, true)                                \
-  X(kRealloc, 3, "realloc", kRealloc, true)                                 \
-  X(kReallocArray, 4, "reallocarray", kArrayRealloc, true)                  \
-  X(kFree, 5, "free", kRelease, false)                                      \
-  X(kPosixMemalign, 6, "posix_memalign", kAlignedAlloc, true)               \
-  X(kAlignedAlloc, 7, "aligned_alloc", kAlignedAlloc, true)                 \
-  X(kMemalign, 8, "memalign", kAlignedAlloc, true)                          \
-  X(kValloc, 9, "valloc", kAlloc, true)                                     \
-  X(kPvalloc, 10, "pvalloc", kAlloc, true)                                  \
-  X(kReallocRelease, 11, "realloc(release)", kRelease, false)               \
-  X(kMmap, 12, "mmap", kMmap, false)                                        \
-  X(kMmap64, 13, "mmap64", kMmap, false)                                    \
-  X(kMunmap, 14, "munmap", kMunmap, false)                                  \
-  X(kMremap, 15, "mremap", kMremap, false)                                  \
-  X(kMprotect, 16, "mprotect", kMprotect, false)                            \
-  X(kMadvise, 17, "madvise", kMprotect, false)                              \
-  X(kBrk, 18, "brk", kBrk, false)                                           \
-  X(kSbrk, 19, "sbrk", kSbrk, false)                                        \
-  X(kMallopt, 20, "mallopt", kMallopt, false)                               \
-  X(kMallocTrim, 21, "malloc_trim", kMallopt, false)                        \
-  X(kNew, 22, "operator new", kAlloc, true)                                 \
-  X(kNewArray, 23, "operator new[]", kAlloc, true)                          \
-  X(kNewAligned, 24, "operator new(align)", kAlignedAlloc, true)            \
-  X(kNewArrayAligned, 25, "operator new[](align)", kAlignedAlloc, true)     \
-  X(kDelete, 26, "operator delete", kRelease, false)                        \
-  X(kDeleteArray, 27, "operator delete[]", kRelease, false)                 \
-  X(kDeleteAligned, 28, "operator delete(align)", kRelease, false)          \
+#define MEMTRACE_CALL_KINDS(X)                                          \
+  X(kMalloc, 1, "malloc", kAlloc, true)                                 \
+  X(kCalloc, 2, "calloc", kArrayAlloc, true)                            \
+  X(kRealloc, 3, "realloc", kRealloc, true)                             \
+  X(kReallocArray, 4, "reallocarray", kArrayRealloc, true)              \
+  X(kFree, 5, "free", kRelease, false)                                  \
+  X(kPosixMemalign, 6, "posix_memalign", kAlignedAlloc, true)           \
+  X(kAlignedAlloc, 7, "aligned_alloc", kAlignedAlloc, true)             \
+  X(kMemalign, 8, "memalign", kAlignedAlloc, true)                      \
+  X(kValloc, 9, "valloc", kAlloc, true)                                 \
+  X(kPvalloc, 10, "pvalloc", kAlloc, true)                              \
+  X(kReallocRelease, 11, "realloc(release)", kRelease, false)           \
+  X(kMmap, 12, "mmap", kMmap, false)                                    \
+  X(kMmap64, 13, "mmap64", kMmap, false)                                \
+  X(kMunmap, 14, "munmap", kMunmap, false)                              \
+  X(kMremap, 15, "mremap", kMremap, false)                              \
+  X(kMprotect, 16, "mprotect", kMprotect, false)                        \
+  X(kMadvise, 17, "madvise", kMprotect, false)                          \
+  X(kBrk, 18, "brk", kBrk, false)                                       \
+  X(kSbrk, 19, "sbrk", kSbrk, false)                                    \
+  X(kMallopt, 20, "mallopt", kMallopt, false)                           \
+  X(kMallocTrim, 21, "malloc_trim", kMallopt, false)                    \
+  X(kNew, 22, "operator new", kAlloc, true)                             \
+  X(kNewArray, 23, "operator new[]", kAlloc, true)                      \
+  X(kNewAligned, 24, "operator new(align)", kAlignedAlloc, true)        \
+  X(kNewArrayAligned, 25, "operator new[](align)", kAlignedAlloc, true) \
+  X(kDelete, 26, "operator delete", kRelease, false)                    \
+  X(kDeleteArray, 27, "operator delete[]", kRelease, false)             \
+  X(kDeleteAligned, 28, "operator delete(align)", kRelease, false)      \
   X(kDeleteArrayAligned, 29, "operator delete[](align)", kRelease, false)
 
 // Meta records: facts about the process, not calls. Wire values start at 100.
-#define MEMTRACE_META_KINDS(X)                                                                   \
-  X(kStackDef, 100, "stack")           /* id, frame count, frames (first absolute, then deltas) */ \
-  X(kModule, 101, "module")            /* load base, path, build id */                            \
-  X(kProcessEnd, 102, "process-end")   /* how the process ended, status */                       \
-  X(kDropped, 103, "dropped")          /* calls passed through unrecorded (re-entry from a signal) */ \
-  X(kEnvironment, 104, "environment")  /* one NAME=VALUE string that changes malloc's behaviour */ \
-  X(kThreadStart, 105, "thread-start") /* parent tid */                                           \
+#define MEMTRACE_META_KINDS(X)                                                                          \
+  X(kStackDef, 100, "stack")           /* id, frame count, frames (first absolute, then deltas) */      \
+  X(kModule, 101, "module")            /* load base, path, build id */                                  \
+  X(kProcessEnd, 102, "process-end")   /* how the process ended, status */                              \
+  X(kDropped, 103, "dropped")          /* calls passed through unrecorded (re-entry from a signal) */   \
+  X(kEnvironment, 104, "environment")  /* one NAME=VALUE string that changes malloc's behaviour */      \
+  X(kThreadStart, 105, "thread-start") /* parent tid */                                                 \
   X(kLeakClass, 106, "leak-class")     /* addr address, LeakClass, indirect bytes (definite leaders) */ \
-  X(kLeakScan, 107, "leak-scan")       /* blocks, root bytes scanned, duration ns */                 \
-  X(kStartupBreakMove, 108, "memtrace start-up") /* brk before, brk after: malloc calls made while \
-                                                    memtrace itself loaded (dlopen of libunwind) */ \
-  /* The kinds below share one generic layout (see record_codec.h, "generic meta"). */             \
-  X(kMapEntry, 109, "map")                  /* one /proc/self/maps line of snapshot `param` */      \
-  X(kMapsSnapshotEnd, 110, "maps-snapshot")  /* snapshot `param` is complete: `count` entries */    \
-  X(kThreadStack, 111, "thread-stack")      /* a new thread's stack: address, size, guard old_size */\
-  X(kThreadEnd, 112, "thread-end")          /* the thread `count` (tid) returned from its start */  \
-  X(kFork, 113, "fork")                     /* fork() returned child pid `param` in the parent */   \
-  X(kOwnMapping, 114, "memtrace mapping")   /* memtrace's own memory: address, size; param 1 born, \
-                                               0 gone */                                           \
-  X(kLibraryEvent, 115, "library")          /* dlopen (param 1) or dlclose (0) of path bytes */     \
-  X(kArenaHeap, 116, "arena heap")          /* a thread arena's heap at address: reserved size,   \
+  X(kLeakScan, 107, "leak-scan")       /* blocks, root bytes scanned, duration ns */                    \
+  X(kStartupBreakMove, 108, "memtrace start-up") /* brk before, brk after: malloc calls made while      \
+                                                    memtrace itself loaded (dlopen of libunwind) */     \
+  /* The kinds below share one generic layout (see record_codec.h, "generic meta"). */                  \
+  X(kMapEntry, 109, "map")                  /* one /proc/self/maps line of snapshot `param` */          \
+  X(kMapsSnapshotEnd, 110, "maps-snapshot") /* snapshot `param` is complete: `count` entries */         \
+  X(kThreadStack, 111, "thread-stack")      /* a new thread's stack: address, size, guard old_size */   \
+  X(kThreadEnd, 112, "thread-end")          /* the thread `count` (tid) returned from its start */      \
+  X(kFork, 113, "fork")                     /* fork() returned child pid `param` in the parent */       \
+  X(kOwnMapping, 114, "memtrace mapping")   /* memtrace's own memory: address, size; param 1 born,      \
+                                               0 gone */                                                \
+  X(kLibraryEvent, 115, "library")          /* dlopen (param 1) or dlclose (0) of path bytes */         \
+  X(kArenaHeap, 116, "arena heap")          /* a thread arena's heap at address: reserved size,         \
                                                read-write old_size (heap_info), as first seen */
 
 enum class RecordKind : uint8_t {
@@ -102,8 +102,7 @@ inline constexpr Shape ShapeOf(RecordKind kind, bool* known = nullptr) {
   if (known) *known = true;
   switch (kind) {
 #define MEMTRACE_SHAPE_CASE(name, value, label, shape, ...) \
-  case RecordKind::name:                                    \
-    return Shape::shape;
+  case RecordKind::name: return Shape::shape;
     MEMTRACE_CALL_KINDS(MEMTRACE_SHAPE_CASE)
 #undef MEMTRACE_SHAPE_CASE
 #define MEMTRACE_META_CASE(name, ...) case RecordKind::name:
@@ -118,8 +117,7 @@ inline constexpr Shape ShapeOf(RecordKind kind, bool* known = nullptr) {
 inline constexpr const char* NameOf(RecordKind kind) {
   switch (kind) {
 #define MEMTRACE_NAME_CASE(name, value, label, ...) \
-  case RecordKind::name:                            \
-    return label;
+  case RecordKind::name: return label;
     MEMTRACE_CALL_KINDS(MEMTRACE_NAME_CASE) MEMTRACE_META_KINDS(MEMTRACE_NAME_CASE)
 #undef MEMTRACE_NAME_CASE
   }
@@ -130,12 +128,10 @@ inline constexpr const char* NameOf(RecordKind kind) {
 inline constexpr bool YieldsBlock(RecordKind kind) {
   switch (kind) {
 #define MEMTRACE_YIELDS_CASE(name, value, label, shape, yields) \
-  case RecordKind::name:                                        \
-    return yields;
+  case RecordKind::name: return yields;
     MEMTRACE_CALL_KINDS(MEMTRACE_YIELDS_CASE)
 #undef MEMTRACE_YIELDS_CASE
-    default:
-      return false;
+    default: return false;
   }
 }
 

@@ -40,7 +40,8 @@ bool AppendRecordToTrace(const std::string& path, uint32_t tid, const Record& re
   uint64_t index = header.chunks_allocated;
   uint64_t offset = ChunkOffset(header.header_bytes, header.chunk_bytes, index);
   ++header.chunks_allocated;
-  ok = pwrite(fd, chunk.data(), chunk.size(), static_cast<off_t>(offset)) == static_cast<ssize_t>(chunk.size()) &&
+  ok = pwrite(fd, chunk.data(), chunk.size(), static_cast<off_t>(offset)) ==
+           static_cast<ssize_t>(chunk.size()) &&
        pwrite(fd, &header.chunks_allocated, sizeof header.chunks_allocated,
               static_cast<off_t>(offsetof(FileHeader, chunks_allocated))) ==
            static_cast<ssize_t>(sizeof header.chunks_allocated);

@@ -31,10 +31,10 @@ inline constexpr uint32_t kChunkMagic = 0x4b48434d;  // "MCHK"
 inline constexpr uint16_t kMachineX86_64 = 62;       // ELF e_machine
 
 // FileHeader.flags
-inline constexpr uint32_t kHeaderGlibcAllocator = 1u << 0;   // chunk headers were readable
-inline constexpr uint32_t kHeaderForeignAllocator = 1u << 1; // malloc resolved to a non-glibc library
-inline constexpr uint32_t kHeaderMallocShadowed = 1u << 2;   // a malloc found before ours: calls missed
-inline constexpr uint32_t kHeaderStacks = 1u << 3;           // call records carry stack ids
+inline constexpr uint32_t kHeaderGlibcAllocator = 1u << 0;    // chunk headers were readable
+inline constexpr uint32_t kHeaderForeignAllocator = 1u << 1;  // malloc resolved to a non-glibc library
+inline constexpr uint32_t kHeaderMallocShadowed = 1u << 2;    // a malloc found before ours: calls missed
+inline constexpr uint32_t kHeaderStacks = 1u << 3;            // call records carry stack ids
 
 struct FileHeader {
   char magic[8];
@@ -51,12 +51,12 @@ struct FileHeader {
   uint64_t chunks_allocated;  // atomically incremented by the writer; chunks past it are unused
   uint32_t exec_generation;   // 0 for the first image of a pid, n after the n-th exec
   uint32_t reserved;
-  char program[256];       // path of the executable, NUL-terminated
-  char command_line[1024]; // argv joined by spaces, NUL-terminated, truncated to fit
-  char allocator[256];     // the library malloc resolved to
+  char program[256];        // path of the executable, NUL-terminated
+  char command_line[1024];  // argv joined by spaces, NUL-terminated, truncated to fit
+  char allocator[256];      // the library malloc resolved to
   // Appended fields: older headers have zeros here.
-  uint64_t trace_inode;    // the trace file's inode: maps entries with it are memtrace's own
-  uint32_t parent_pid;     // for an exec'd image: the pid whose trace this one continues (same pid)
+  uint64_t trace_inode;  // the trace file's inode: maps entries with it are memtrace's own
+  uint32_t parent_pid;   // for an exec'd image: the pid whose trace this one continues (same pid)
   uint32_t reserved2;
   char parent_trace[512];  // for an exec'd image or fork child: the trace of the image before it
 };

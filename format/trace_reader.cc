@@ -104,8 +104,8 @@ bool TraceReader::Init(std::string* error) {
              "); this memtrace reads x86-64 traces";
     return false;
   }
-  if (header_.header_bytes != kHeaderBytes || header_.chunk_bytes < 4096 || header_.chunk_bytes > (64u << 20) ||
-      header_.chunk_bytes % 4096 != 0) {
+  if (header_.header_bytes != kHeaderBytes || header_.chunk_bytes < 4096 ||
+      header_.chunk_bytes > (64u << 20) || header_.chunk_bytes % 4096 != 0) {
     *error = "trace header is corrupt (impossible header or chunk size)";
     return false;
   }

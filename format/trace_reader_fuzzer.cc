@@ -18,16 +18,16 @@ namespace memtrace::format::fuzz {
 // The replay test reports which input broke which promise rather than dying on the first one.
 const char* violation = nullptr;
 }  // namespace memtrace::format::fuzz
-#define FUZZ_CHECK(condition)                                         \
-  do {                                                                \
-    if (!(condition)) {                                               \
-      memtrace::format::fuzz::violation = #condition;                 \
-      return 0;                                                       \
-    }                                                                 \
+#define FUZZ_CHECK(condition)                         \
+  do {                                                \
+    if (!(condition)) {                               \
+      memtrace::format::fuzz::violation = #condition; \
+      return 0;                                       \
+    }                                                 \
   } while (0)
 #else
-#define FUZZ_CHECK(condition) \
-  do {                        \
+#define FUZZ_CHECK(condition)  \
+  do {                         \
     if (!(condition)) abort(); \
   } while (0)
 #endif

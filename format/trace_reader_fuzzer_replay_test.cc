@@ -41,8 +41,9 @@ std::vector<Seed> LoadCorpus() {
   std::vector<Seed> seeds;
   for (const auto& entry : std::filesystem::directory_iterator(MEMTRACE_FUZZ_CORPUS_DIR)) {
     std::ifstream in(entry.path(), std::ios::binary);
-    seeds.push_back({entry.path().filename().string(),
-                     std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())});
+    seeds.push_back(
+        {entry.path().filename().string(),
+         std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())});
   }
   std::sort(seeds.begin(), seeds.end(), [](const Seed& a, const Seed& b) { return a.name < b.name; });
   return seeds;
@@ -66,10 +67,12 @@ std::vector<std::pair<size_t, size_t>> InterestingRanges(const std::vector<uint8
   FileHeader header;
   std::memcpy(&header, file.data(), sizeof header);
   if (header.chunk_bytes < sizeof(ChunkHeader)) return ranges;
-  for (uint64_t offset = kHeaderBytes; offset + sizeof(ChunkHeader) <= file.size(); offset += header.chunk_bytes) {
+  for (uint64_t offset = kHeaderBytes; offset + sizeof(ChunkHeader) <= file.size();
+       offset += header.chunk_bytes) {
     ChunkHeader chunk;
     std::memcpy(&chunk, file.data() + offset, sizeof chunk);
-    const uint64_t end = std::min<uint64_t>(file.size(), offset + sizeof(ChunkHeader) + chunk.committed_bytes);
+    const uint64_t end =
+        std::min<uint64_t>(file.size(), offset + sizeof(ChunkHeader) + chunk.committed_bytes);
     ranges.emplace_back(offset, end);
   }
   return ranges;
@@ -94,8 +97,8 @@ class Mutator {
           break;
         }
         case 2: {  // an edge-case 32- or 64-bit little-endian integer (sizes, counts, offsets)
-          static constexpr uint64_t kValues[] = {0, 1, 4064, 4065, 4096, 0x7fffffff, 0xffffffff, ~uint64_t{0},
-                                                 uint64_t{1} << 32};
+          static constexpr uint64_t kValues[] = {
+              0, 1, 4064, 4065, 4096, 0x7fffffff, 0xffffffff, ~uint64_t{0}, uint64_t{1} << 32};
           const uint64_t v = kValues[Below(std::size(kValues))];
           const size_t width = Below(2) ? 4 : 8;
           std::memcpy(data.data() + at, &v, std::min(width, data.size() - at));
@@ -106,7 +109,8 @@ class Mutator {
           break;
         case 4: {  // remove a few bytes, shifting the rest
           const size_t n = std::min<size_t>(data.size() - at, 1 + Below(16));
-          data.erase(data.begin() + static_cast<ptrdiff_t>(at), data.begin() + static_cast<ptrdiff_t>(at + n));
+          data.erase(data.begin() + static_cast<ptrdiff_t>(at),
+                     data.begin() + static_cast<ptrdiff_t>(at + n));
           break;
         }
         case 5: {  // insert random bytes
@@ -176,10 +180,10 @@ TEST(TraceReaderFuzzerReplayTest, MutatedSeedsKeepThePromises) {
     }
     if (const char* broken = RunOne(input)) {
       const std::string path = ::testing::TempDir() + "trace_reader_fuzz_failure_" + std::to_string(i);
-      std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(input.data()),
-                                                  static_cast<std::streamsize>(input.size()));
-      ADD_FAILURE() << "mutation " << i << " of " << seed.name << " broke: " << broken << " (input saved to " << path
-                    << ")";
+      std::ofstream(path, std::ios::binary)
+          .write(reinterpret_cast<const char*>(input.data()), static_cast<std::streamsize>(input.size()));
+      ADD_FAILURE() << "mutation " << i << " of " << seed.name << " broke: " << broken << " (input saved to "
+                    << path << ")";
       ++failures;
     }
   }

@@ -55,8 +55,8 @@ using Key = std::tuple<uint32_t, RecordKind, uint64_t, uint64_t, uint64_t>;
 Key KeyOf(uint32_t tid, const Record& r) { return {tid, r.kind, r.timestamp, r.address, r.size}; }
 
 std::string Describe(const Key& k) {
-  return "tid " + std::to_string(std::get<0>(k)) + " " + NameOf(std::get<1>(k)) + " t=" +
-         std::to_string(std::get<2>(k)) + " addr=" + std::to_string(std::get<3>(k));
+  return "tid " + std::to_string(std::get<0>(k)) + " " + NameOf(std::get<1>(k)) +
+         " t=" + std::to_string(std::get<2>(k)) + " addr=" + std::to_string(std::get<3>(k));
 }
 
 std::vector<Key> ReadAll(TraceReader& reader) {
@@ -102,9 +102,12 @@ TEST(TraceReaderTest, MergesThreadsByTimestamp) {
   ASSERT_TRUE(reader) << error;
   EXPECT_EQ(reader->thread_count(), 3u);
   const std::vector<Key> want = {
-      KeyOf(3, Mmap(5, 0x7f00'0000'0000, 1 << 20)),  KeyOf(1, Malloc(10, 0x1000)),
-      KeyOf(2, Malloc(20, 0x9000)),                  KeyOf(1, Malloc(40, 0x2000)),
-      KeyOf(1, Malloc(41, 0x3000)),                  KeyOf(3, Mmap(45, 0x7f00'0010'0000, 1 << 20)),
+      KeyOf(3, Mmap(5, 0x7f00'0000'0000, 1 << 20)),
+      KeyOf(1, Malloc(10, 0x1000)),
+      KeyOf(2, Malloc(20, 0x9000)),
+      KeyOf(1, Malloc(40, 0x2000)),
+      KeyOf(1, Malloc(41, 0x3000)),
+      KeyOf(3, Mmap(45, 0x7f00'0010'0000, 1 << 20)),
       KeyOf(2, Release(RecordKind::kFree, 50, 0x1000)),
   };
   EXPECT_EQ(ReadAll(*reader), want);
@@ -125,7 +128,7 @@ TEST(TraceReaderTest, ReleasesComeBeforeAllocationsOnEqualTimestamps) {
     builder.Add(2, Release(release, 200, 0x6000));
     std::string error;
     const std::vector<uint8_t> file = builder.Build();
-  auto reader = Read(file, &error);
+    auto reader = Read(file, &error);
     ASSERT_TRUE(reader) << error;
     const std::vector<Key> want = {
         KeyOf(2, Release(release, 100, 0x5000)),
@@ -332,8 +335,8 @@ TEST(TraceReaderTest, CutAtEveryByteYieldsAPrefixAndSaysTruncated) {
     const std::vector<Key> got = ReadAll(*reader);
     ASSERT_EQ(got.size(), want.size()) << "cut " << cut;
     for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_EQ(got[i], want[i]) << "cut " << cut << " event " << i << ": got " << Describe(got[i]) << ", want "
-                                 << Describe(want[i]);
+      ASSERT_EQ(got[i], want[i]) << "cut " << cut << " event " << i << ": got " << Describe(got[i])
+                                 << ", want " << Describe(want[i]);
     }
     ASSERT_TRUE(reader->error().empty()) << "cut " << cut << ": " << reader->error();
     // Truncated exactly when something the writer committed is gone. A cut in the zero tail after the
@@ -356,8 +359,8 @@ TEST(TraceReaderTest, CutFileThroughOpenSaysWhereAndWhy) {
   unlink(in_header.c_str());
   // Inside the second record: the first survives, and the reader says the file was cut.
   const uint64_t cut = builder.placed()[1].end_offset - 1;
-  const std::string in_record =
-      WriteTempTrace(std::vector<uint8_t>(full.begin(), full.begin() + static_cast<ptrdiff_t>(cut)), "cut-record.mtr");
+  const std::string in_record = WriteTempTrace(
+      std::vector<uint8_t>(full.begin(), full.begin() + static_cast<ptrdiff_t>(cut)), "cut-record.mtr");
   auto reader = TraceReader::Open(in_record, &error);
   unlink(in_record.c_str());
   ASSERT_TRUE(reader) << error;

@@ -32,9 +32,7 @@ inline uint8_t* PutVarint(uint8_t* out, uint64_t value) {
   return out;
 }
 
-inline uint8_t* PutSignedVarint(uint8_t* out, int64_t value) {
-  return PutVarint(out, ZigZagEncode(value));
-}
+inline uint8_t* PutSignedVarint(uint8_t* out, int64_t value) { return PutVarint(out, ZigZagEncode(value)); }
 
 // Reads a varint from [*cursor, end). On success advances *cursor and returns true; on a truncated or
 // over-long (more than 10 bytes, or bits beyond 64) encoding returns false and leaves *cursor alone.

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/uio.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,8 +24,8 @@ using format::LeakClass;
 
 // Scratch memory comes straight from the kernel: the scan must not allocate through the hooks.
 void* MapScratch(uint64_t bytes) {
-  long map = syscall(SYS_mmap, nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                     -1, 0);
+  long map = syscall(SYS_mmap, nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return (map < 0 && map > -4096) ? nullptr : reinterpret_cast<void*>(map);
 }
 
@@ -46,7 +46,8 @@ struct AddressState {
   bool new_array;  // allocated by operator new[] (for valgrind's "newarray" heuristic)
 };
 
-constexpr uint64_t kArenaHeapBytes = uint64_t{64} << 20;  // glibc's HEAP_MAX_SIZE: thread-arena heaps are aligned to it
+constexpr uint64_t kArenaHeapBytes = uint64_t{64}
+                                     << 20;  // glibc's HEAP_MAX_SIZE: thread-arena heaps are aligned to it
 constexpr int kMaxArenaHeaps = 4096;
 
 // Open addressing keyed by address, grown by doubling: its size follows the number of distinct
@@ -55,7 +56,7 @@ struct AddressTable {
   AddressState* slots = nullptr;
   uint64_t mask = 0;
   uint64_t used = 0;
-  bool failed = false;  // out of memory: the scan is abandoned
+  bool failed = false;                   // out of memory: the scan is abandoned
   uint64_t arena_heaps[kMaxArenaHeaps];  // bases of thread-arena heaps blocks were served from
   int arena_heap_count = 0;
 
@@ -108,7 +109,8 @@ void ForEachCallRecord(const format::ChunkHeader* chunk, Visit visit) {
   format::DeltaState deltas{chunk->first_timestamp, 0};
   format::Record record;
   uint64_t frames[format::kMaxFrames];
-  while (cursor < end && format::DecodeRecord(&cursor, end, deltas, &record, frames) == format::DecodeStatus::kOk) {
+  while (cursor < end &&
+         format::DecodeRecord(&cursor, end, deltas, &record, frames) == format::DecodeStatus::kOk) {
     visit(record);
   }
 }
@@ -127,7 +129,8 @@ void ReplayChunk(const format::ChunkHeader* chunk, void* context) {
       return;
     }
     AddressState& state = *slot;
-    if (state.address && (state.timestamp > r.timestamp || (state.timestamp == r.timestamp && release))) return;
+    if (state.address && (state.timestamp > r.timestamp || (state.timestamp == r.timestamp && release)))
+      return;
     state.address = r.address;
     state.timestamp = r.timestamp;
     state.live = allocation;
@@ -152,7 +155,7 @@ constexpr uint64_t kWindowBytes = 64 * 1024;
 struct SafeMemory {
   uint64_t* window = nullptr;  // kWindowBytes of scratch, then a few words for block headers
   uint64_t* header() { return window + kWindowBytes / 8; }
-  bool direct = false;         // plain loads: the process has no other thread to unmap memory
+  bool direct = false;  // plain loads: the process has no other thread to unmap memory
   long pid = 0;
 
   // Copies up to `bytes` (<= kWindowBytes) from `address` to `to`; returns bytes copied (a prefix,
@@ -259,8 +262,9 @@ struct Scanner {
     if (memory->Copy(memory->header(), b.start, 16) != 16) return false;
     if (offset == 8 && b.size >= 8) {
       uint64_t first = words[0];
-      if (first > 0 && b.size - 8 == first) return true;                            // length64
-      if (first > 0 && (b.size - 8) % first == 0) return true;  // newarray (valgrind: any block, not only new[]'s)
+      if (first > 0 && b.size - 8 == first) return true;  // length64
+      if (first > 0 && (b.size - 8) % first == 0)
+        return true;  // newarray (valgrind: any block, not only new[]'s)
     }
     if (offset == 24 && b.size >= 24) {  // stdstring (pre-C++11 string rep: length, capacity, refcount)
       uint64_t length = words[0], capacity = words[1];
@@ -438,8 +442,10 @@ void ScanRootMapping(const MapLine& line, void* context) {
     if (line.path[i] == '/') base = line.path + i + 1;
   }
   uint32_t base_length = static_cast<uint32_t>(line.path + line.path_length - base);
-  bool libc = (base_length >= 7 && memcmp(base, "libc.so", 7) == 0) || (base_length >= 5 && memcmp(base, "libc-", 5) == 0);
-  scan.exclusions->ForEachGap(begin, end, [&](uint64_t from, uint64_t to) { ScanRootPiece(*scan.scanner, from, to, libc); });
+  bool libc = (base_length >= 7 && memcmp(base, "libc.so", 7) == 0) ||
+              (base_length >= 5 && memcmp(base, "libc-", 5) == 0);
+  scan.exclusions->ForEachGap(
+      begin, end, [&](uint64_t from, uint64_t to) { ScanRootPiece(*scan.scanner, from, to, libc); });
 }
 
 void ScanRoots(Scanner& scanner, const Exclusions& exclusions) {
@@ -482,7 +488,8 @@ void RunLeakScan(ThreadState& thread) {
   if (scanner.blocks && scanner.stack) {
     for (uint64_t i = 0; i < slots; ++i) {
       const AddressState& s = table.slots[i];
-      if (s.address && s.live) scanner.blocks[scanner.count++] = {s.address, s.size, 0, 0, kUnreached, s.new_array};
+      if (s.address && s.live)
+        scanner.blocks[scanner.count++] = {s.address, s.size, 0, 0, kUnreached, s.new_array};
     }
     std::sort(scanner.blocks, scanner.blocks + scanner.count,
               [](const Block& a, const Block& b) { return a.start < b.start; });

@@ -13,8 +13,8 @@
 #include "preload/hook_guard.h"
 #include "preload/leak_scan.h"
 #include "preload/process_events.h"
-#include "preload/stack_table.h"
 #include "preload/real_functions.h"
+#include "preload/stack_table.h"
 
 extern char** environ;
 
@@ -128,7 +128,8 @@ void DescribeProcess(format::FileHeader* header) {
     own.kind = format::RecordKind::kOwnMapping;
     own.timestamp = NowNanoseconds();
     own.address = reinterpret_cast<uint64_t>(table_begin);
-    own.size = static_cast<uint64_t>(static_cast<const char*>(table_end) - static_cast<const char*>(table_begin));
+    own.size =
+        static_cast<uint64_t>(static_cast<const char*>(table_end) - static_cast<const char*>(table_begin));
     own.param = 1;
     Append(thread_state, own);
   }
@@ -222,8 +223,8 @@ using namespace memtrace::preload;
 
 extern "C" {
 
-MEMTRACE_EXPORT int __libc_start_main(MainFunction main, int argc, char** argv, void (*init)(), void (*fini)(),
-                                      void (*rtld_fini)(), void* stack_end) {
+MEMTRACE_EXPORT int __libc_start_main(MainFunction main, int argc, char** argv, void (*init)(),
+                                      void (*fini)(), void (*rtld_fini)(), void* stack_end) {
   using StartMain = int (*)(MainFunction, int, char**, void (*)(), void (*)(), void (*)(), void*);
   auto next = reinterpret_cast<StartMain>(dlsym(RTLD_NEXT, "__libc_start_main"));
   program_main = main;

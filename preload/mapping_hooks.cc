@@ -103,7 +103,8 @@ MEMTRACE_EXPORT void* mmap64(void* hint, size_t length, int prot, int flags, int
 
 MEMTRACE_EXPORT int munmap(void* address, size_t length) {
   auto call = [&] {
-    return real.munmap ? real.munmap(address, length) : static_cast<int>(syscall(SYS_munmap, address, length));
+    return real.munmap ? real.munmap(address, length)
+                       : static_cast<int>(syscall(SYS_munmap, address, length));
   };
   HookScope scope;
   if (!scope.active()) return call();

@@ -127,7 +127,8 @@ MEMTRACE_EXPORT void* _ZnwmSt11align_val_t(size_t size, Align alignment) {
   return TracedNew(
       RecordKind::kNewAligned, size, Bytes(alignment),
       [&] {
-        return Next(next_new_aligned_nothrow, "_ZnwmSt11align_val_tRKSt9nothrow_t")(size, alignment, std::nothrow);
+        return Next(next_new_aligned_nothrow, "_ZnwmSt11align_val_tRKSt9nothrow_t")(size, alignment,
+                                                                                    std::nothrow);
       },
       [&] { return Next(next_new_aligned, "_ZnwmSt11align_val_t")(size, alignment); });
 }
@@ -136,7 +137,7 @@ MEMTRACE_EXPORT void* _ZnamSt11align_val_t(size_t size, Align alignment) {
       RecordKind::kNewArrayAligned, size, Bytes(alignment),
       [&] {
         return Next(next_new_array_aligned_nothrow, "_ZnamSt11align_val_tRKSt9nothrow_t")(size, alignment,
-                                                                                           std::nothrow);
+                                                                                          std::nothrow);
       },
       [&] { return Next(next_new_array_aligned, "_ZnamSt11align_val_t")(size, alignment); });
 }
@@ -187,8 +188,9 @@ MEMTRACE_EXPORT void _ZdlPvmSt11align_val_t(void* block, size_t size, Align alig
                [&] { Next(next_delete_sized_aligned, "_ZdlPvmSt11align_val_t")(block, size, alignment); });
 }
 MEMTRACE_EXPORT void _ZdaPvmSt11align_val_t(void* block, size_t size, Align alignment) {
-  TracedDelete(RecordKind::kDeleteArrayAligned, block, size, Bytes(alignment),
-               [&] { Next(next_delete_array_sized_aligned, "_ZdaPvmSt11align_val_t")(block, size, alignment); });
+  TracedDelete(RecordKind::kDeleteArrayAligned, block, size, Bytes(alignment), [&] {
+    Next(next_delete_array_sized_aligned, "_ZdaPvmSt11align_val_t")(block, size, alignment);
+  });
 }
 MEMTRACE_EXPORT void _ZdlPvRKSt9nothrow_t(void* block, Nothrow tag) {
   TracedDelete(RecordKind::kDelete, block, 0, 0,

@@ -15,8 +15,8 @@
 
 #include "preload/export.h"
 #include "preload/hook_guard.h"
-#include "preload/process_events.h"
 #include "preload/proc_maps.h"
+#include "preload/process_events.h"
 #include "preload/real_functions.h"
 
 extern char** environ;
@@ -44,7 +44,8 @@ void EmitMapEntry(const MapLine& line, void* context) {
   record.timestamp = NowNanoseconds();
   record.address = line.begin;
   record.size = line.end - line.begin;
-  record.prot = (line.readable ? PROT_READ : 0) | (line.writable ? PROT_WRITE : 0) | (line.executable ? PROT_EXEC : 0);
+  record.prot =
+      (line.readable ? PROT_READ : 0) | (line.writable ? PROT_WRITE : 0) | (line.executable ? PROT_EXEC : 0);
   record.map_flags = line.shared ? MAP_SHARED : MAP_PRIVATE;
   record.offset = line.offset;
   record.count = line.inode;
@@ -90,7 +91,8 @@ std::atomic<size_t> next_thread_start{0};
 // A free slot, or null if all are in use (the thread then starts untracked by the trampoline).
 ThreadStart* ClaimThreadStart() {
   for (size_t tries = 0; tries < kThreadStartSlots; ++tries) {
-    ThreadStart& slot = thread_starts[next_thread_start.fetch_add(1, std::memory_order_relaxed) % kThreadStartSlots];
+    ThreadStart& slot =
+        thread_starts[next_thread_start.fetch_add(1, std::memory_order_relaxed) % kThreadStartSlots];
     bool expected = false;
     if (slot.taken.compare_exchange_strong(expected, true, std::memory_order_acquire)) return &slot;
   }
@@ -140,7 +142,8 @@ void* StartThread(void* raw) {
 // A copy of `envp` with MEMTRACE_PARENT_TRACE=<pid>:<trace> in place of any old one, so the exec'd
 // image's trace can name the one it continues. Built in `storage` (no allocation); returns envp
 // unchanged if it does not fit.
-char* const* EnvironmentForExec(char* const* envp, char** storage, size_t capacity, char* entry, size_t entry_size) {
+char* const* EnvironmentForExec(char* const* envp, char** storage, size_t capacity, char* entry,
+                                size_t entry_size) {
   if (!envp || tracer_state.load(std::memory_order_acquire) != TracerState::kReady) return envp;
   const char* prefix = "MEMTRACE_PARENT_TRACE=";
   size_t used = 0;
@@ -265,8 +268,8 @@ MEMTRACE_EXPORT pid_t fork(void) {
   return pid;
 }
 
-MEMTRACE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attributes, void* (*routine)(void*),
-                                   void* argument) {
+MEMTRACE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attributes,
+                                   void* (*routine)(void*), void* argument) {
   auto* create = Resolved(real.pthread_create, "pthread_create");
   ThreadStart* start =
       tracer_state.load(std::memory_order_acquire) == TracerState::kReady ? ClaimThreadStart() : nullptr;
@@ -295,7 +298,8 @@ MEMTRACE_EXPORT int execve(const char* path, char* const argv[], char* const env
 }
 
 MEMTRACE_EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) {
-  return TracedExec(envp, [&](char* const* env) { return Resolved(real.execvpe, "execvpe")(file, argv, env); });
+  return TracedExec(envp,
+                    [&](char* const* env) { return Resolved(real.execvpe, "execvpe")(file, argv, env); });
 }
 
 MEMTRACE_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) {
@@ -309,7 +313,8 @@ MEMTRACE_EXPORT int execvp(const char* file, char* const argv[]) { return execvp
 MEMTRACE_EXPORT int execl(const char* path, const char* first, ...) {
   va_list args;
   va_start(args, first);
-  int result = ExecArgumentList(first, args, false, [&](char** argv, char* const* envp) { return execve(path, argv, envp); });
+  int result = ExecArgumentList(first, args, false,
+                                [&](char** argv, char* const* envp) { return execve(path, argv, envp); });
   va_end(args);
   return result;
 }
@@ -317,8 +322,8 @@ MEMTRACE_EXPORT int execl(const char* path, const char* first, ...) {
 MEMTRACE_EXPORT int execlp(const char* file, const char* first, ...) {
   va_list args;
   va_start(args, first);
-  int result =
-      ExecArgumentList(first, args, false, [&](char** argv, char* const* envp) { return execvpe(file, argv, envp); });
+  int result = ExecArgumentList(first, args, false,
+                                [&](char** argv, char* const* envp) { return execvpe(file, argv, envp); });
   va_end(args);
   return result;
 }
@@ -326,7 +331,8 @@ MEMTRACE_EXPORT int execlp(const char* file, const char* first, ...) {
 MEMTRACE_EXPORT int execle(const char* path, const char* first, ...) {
   va_list args;
   va_start(args, first);
-  int result = ExecArgumentList(first, args, true, [&](char** argv, char* const* envp) { return execve(path, argv, envp); });
+  int result = ExecArgumentList(first, args, true,
+                                [&](char** argv, char* const* envp) { return execve(path, argv, envp); });
   va_end(args);
   return result;
 }

@@ -15,36 +15,36 @@
 namespace memtrace::preload {
 
 // X(name, return type, parameter list): every libc function memtrace interposes and forwards to.
-#define MEMTRACE_HOOKED_FUNCTIONS(X)                                                 \
-  X(malloc, void*, (size_t))                                                         \
-  X(calloc, void*, (size_t, size_t))                                                 \
-  X(realloc, void*, (void*, size_t))                                                 \
-  X(reallocarray, void*, (void*, size_t, size_t))                                    \
-  X(free, void, (void*))                                                             \
-  X(posix_memalign, int, (void**, size_t, size_t))                                   \
-  X(aligned_alloc, void*, (size_t, size_t))                                          \
-  X(memalign, void*, (size_t, size_t))                                               \
-  X(valloc, void*, (size_t))                                                         \
-  X(pvalloc, void*, (size_t))                                                        \
-  X(mallopt, int, (int, int))                                                        \
-  X(malloc_trim, int, (size_t))                                                      \
-  X(mmap, void*, (void*, size_t, int, int, int, off_t))                              \
-  X(mmap64, void*, (void*, size_t, int, int, int, off_t))                            \
-  X(munmap, int, (void*, size_t))                                                    \
-  X(mremap, void*, (void*, size_t, size_t, int, ...))                               \
-  X(mprotect, int, (void*, size_t, int))                                             \
-  X(madvise, int, (void*, size_t, int))                                              \
-  X(brk, int, (void*))                                                               \
-  X(sbrk, void*, (intptr_t))                                                         \
-  X(exit, void, (int))                                                               \
-  X(_exit, void, (int))                                                              \
-  X(_Exit, void, (int))                                                              \
-  X(fork, pid_t, ())                                                                 \
+#define MEMTRACE_HOOKED_FUNCTIONS(X)                                                   \
+  X(malloc, void*, (size_t))                                                           \
+  X(calloc, void*, (size_t, size_t))                                                   \
+  X(realloc, void*, (void*, size_t))                                                   \
+  X(reallocarray, void*, (void*, size_t, size_t))                                      \
+  X(free, void, (void*))                                                               \
+  X(posix_memalign, int, (void**, size_t, size_t))                                     \
+  X(aligned_alloc, void*, (size_t, size_t))                                            \
+  X(memalign, void*, (size_t, size_t))                                                 \
+  X(valloc, void*, (size_t))                                                           \
+  X(pvalloc, void*, (size_t))                                                          \
+  X(mallopt, int, (int, int))                                                          \
+  X(malloc_trim, int, (size_t))                                                        \
+  X(mmap, void*, (void*, size_t, int, int, int, off_t))                                \
+  X(mmap64, void*, (void*, size_t, int, int, int, off_t))                              \
+  X(munmap, int, (void*, size_t))                                                      \
+  X(mremap, void*, (void*, size_t, size_t, int, ...))                                  \
+  X(mprotect, int, (void*, size_t, int))                                               \
+  X(madvise, int, (void*, size_t, int))                                                \
+  X(brk, int, (void*))                                                                 \
+  X(sbrk, void*, (intptr_t))                                                           \
+  X(exit, void, (int))                                                                 \
+  X(_exit, void, (int))                                                                \
+  X(_Exit, void, (int))                                                                \
+  X(fork, pid_t, ())                                                                   \
   X(pthread_create, int, (pthread_t*, const pthread_attr_t*, void* (*)(void*), void*)) \
-  X(execve, int, (const char*, char* const*, char* const*))                          \
-  X(execvpe, int, (const char*, char* const*, char* const*))                         \
-  X(fexecve, int, (int, char* const*, char* const*))                                 \
-  X(dlopen, void*, (const char*, int))                                               \
+  X(execve, int, (const char*, char* const*, char* const*))                            \
+  X(execvpe, int, (const char*, char* const*, char* const*))                           \
+  X(fexecve, int, (int, char* const*, char* const*))                                   \
+  X(dlopen, void*, (const char*, int))                                                 \
   X(dlclose, int, (void*))
 
 struct RealFunctions {

@@ -13,8 +13,8 @@
 namespace memtrace::preload {
 
 struct StackLookup {
-  uint32_t id;    // 0: no id could be had (table full); record the event without a stack
-  bool is_new;    // the caller must write the stack's frames into the trace
+  uint32_t id;  // 0: no id could be had (table full); record the event without a stack
+  bool is_new;  // the caller must write the stack's frames into the trace
 };
 
 // Maps the table (once, at start-up; again in a fork child, whose trace starts with no stacks).

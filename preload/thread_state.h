@@ -23,9 +23,9 @@ struct ThreadState {
   uint8_t* cursor = nullptr;             // next free byte of the chunk
   uint8_t* limit = nullptr;              // end of the chunk
   format::DeltaState deltas;
-  uint64_t dropped = 0;  // calls passed through unrecorded since the last kDropped record
-  uint64_t arena_heap = 0;            // the thread-arena heap this thread last allocated from
-  uint64_t arena_heap_writable = 0;   // its read-write size as last reported
+  uint64_t dropped = 0;              // calls passed through unrecorded since the last kDropped record
+  uint64_t arena_heap = 0;           // the thread-arena heap this thread last allocated from
+  uint64_t arena_heap_writable = 0;  // its read-write size as last reported
 };
 
 extern __thread ThreadState thread_state __attribute__((tls_model("initial-exec")));

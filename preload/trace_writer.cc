@@ -179,7 +179,8 @@ bool AcquireChunk(ThreadState& thread, uint64_t timestamp) {
     writer_broken.store(true, std::memory_order_relaxed);
     return false;
   }
-  auto* chunk = reinterpret_cast<ChunkHeader*>(base + (index % kChunksPerSegment) * format::kDefaultChunkBytes);
+  auto* chunk =
+      reinterpret_cast<ChunkHeader*>(base + (index % kChunksPerSegment) * format::kDefaultChunkBytes);
   if (!thread.tid) thread.tid = CurrentTid();
   chunk->tid = thread.tid;
   chunk->pid = static_cast<uint32_t>(getpid());
@@ -227,7 +228,8 @@ void ForEachChunk(void (*visit)(const format::ChunkHeader* chunk, void* context)
     }
     uint8_t* base = segments[index / kChunksPerSegment].load(std::memory_order_acquire);
     if (!base) continue;
-    auto* chunk = reinterpret_cast<const ChunkHeader*>(base + (index % kChunksPerSegment) * format::kDefaultChunkBytes);
+    auto* chunk =
+        reinterpret_cast<const ChunkHeader*>(base + (index % kChunksPerSegment) * format::kDefaultChunkBytes);
     if (__atomic_load_n(&chunk->magic, __ATOMIC_ACQUIRE) == format::kChunkMagic) visit(chunk, context);
   }
 }

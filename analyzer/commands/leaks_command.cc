@@ -4,8 +4,8 @@
 #include "analyzer/commands/command.h"
 #include "analyzer/leak_classes.h"
 #include "analyzer/leak_report.h"
-#include "analyzer/suppressions.h"
 #include "analyzer/stack_store.h"
+#include "analyzer/suppressions.h"
 #include "analyzer/symbolizer.h"
 #include "analyzer/time_point.h"
 #include "analyzer/trace_pass.h"
@@ -27,7 +27,8 @@ int Leaks(const LeakArguments& args) {
   LeakPrintOptions options;
   std::vector<LeakClass> fail_on;
   std::string error;
-  if (!ParseLeakClasses(args.show, &options.show, &error) || !ParseLeakClasses(args.fail_on, &fail_on, &error)) {
+  if (!ParseLeakClasses(args.show, &options.show, &error) ||
+      !ParseLeakClasses(args.fail_on, &fail_on, &error)) {
     fmt::print(stderr, "memtrace: error: {}\n", error);
     return kExitUsage;
   }
@@ -61,12 +62,13 @@ int Leaks(const LeakArguments& args) {
 
 void AddLeaksCommand(CLI::App& app, CommandAction* action) {
   auto args = std::make_shared<LeakArguments>();
-  CLI::App* leaks =
-      AddTraceCommand(app, "leaks", "blocks still allocated at exit, by class and stack, largest first", *args);
+  CLI::App* leaks = AddTraceCommand(
+      app, "leaks", "blocks still allocated at exit, by class and stack, largest first", *args);
   leaks->add_option("--show", args->show, "classes to list: definite,indirect,possible,reachable or all")
       ->capture_default_str();
   leaks->add_option("--fail-on", args->fail_on, "exit 3 if leaks of these classes remain (e.g. definite)");
-  leaks->add_option("--suppressions", args->suppressions, "a file of leak:PATTERN lines hiding known leaks (repeatable)");
+  leaks->add_option("--suppressions", args->suppressions,
+                    "a file of leak:PATTERN lines hiding known leaks (repeatable)");
   leaks->add_flag("--no-default-suppressions", args->no_default_suppressions,
                   "do not hide libc's, libstdc++'s and the loader's own start-up allocations");
   leaks->add_option("--at", args->at, "blocks live at T: 123456789ns, 1.5s, 50%, peak or end")

@@ -49,11 +49,13 @@ int Maps(const MapsArguments& args) {
 
 void AddMapsCommand(CLI::App& app, CommandAction* action) {
   auto args = std::make_shared<MapsArguments>();
-  CLI::App* maps = AddTraceCommand(app, "maps", "the mappings at a moment, as pmap shows them, with their origin", *args);
+  CLI::App* maps =
+      AddTraceCommand(app, "maps", "the mappings at a moment, as pmap shows them, with their origin", *args);
   maps->add_option("--at", args->at, "a moment: end, 1.5s, 250ms, 50%, peak")->capture_default_str();
   maps->add_flag("--timeline", args->timeline, "list every birth, resize, protection change and death");
-  maps->add_flag("--verify", args->verify,
-                 "compare the reconstruction with the process's own /proc/self/maps at exit (exit 3 if they differ)");
+  maps->add_flag(
+      "--verify", args->verify,
+      "compare the reconstruction with the process's own /proc/self/maps at exit (exit 3 if they differ)");
   maps->add_flag("--show-memtrace", args->show_memtrace, "list memtrace's own mappings too");
   OnChosen(maps, action, args, Maps);
 }

@@ -18,7 +18,7 @@ namespace {
 
 struct SummaryArguments : TraceArguments {
   std::string at = "end";  // --at: the trace as it stood then
-  size_t top = 5;  // sites per section
+  size_t top = 5;          // sites per section
 };
 
 int Summary(const SummaryArguments& args) {
@@ -67,7 +67,8 @@ int Break(const TraceArguments& args) {
 
 void AddSummaryCommand(CLI::App& app, CommandAction* action) {
   auto args = std::make_shared<SummaryArguments>();
-  CLI::App* summary = AddTraceCommand(app, "summary", "calls, heap/mmap verdicts, break, leaks at a glance", *args);
+  CLI::App* summary =
+      AddTraceCommand(app, "summary", "calls, heap/mmap verdicts, break, leaks at a glance", *args);
   summary->add_option("--at", args->at, "the trace as it stood at T: 123456789ns, 1.5s, 50%, peak or end")
       ->capture_default_str();
   summary->add_option("--top", args->top, "sites listed per section (0: none)")->capture_default_str();
@@ -76,15 +77,15 @@ void AddSummaryCommand(CLI::App& app, CommandAction* action) {
 
 void AddCallsCommand(CLI::App& app, CommandAction* action) {
   auto args = std::make_shared<TraceArguments>();
-  OnChosen(AddTraceCommand(app, "calls", "every call: thread, kind, size, result, heap/mmap verdict, break move",
-                           *args),
+  OnChosen(AddTraceCommand(app, "calls",
+                           "every call: thread, kind, size, result, heap/mmap verdict, break move", *args),
            action, args, Calls);
 }
 
 void AddBrkCommand(CLI::App& app, CommandAction* action) {
   auto args = std::make_shared<TraceArguments>();
-  OnChosen(AddTraceCommand(app, "brk", "the program-break timeline and the call behind each move", *args), action,
-           args, Break);
+  OnChosen(AddTraceCommand(app, "brk", "the program-break timeline and the call behind each move", *args),
+           action, args, Break);
 }
 
 }  // namespace memtrace::analyzer

@@ -21,8 +21,10 @@ int Run(const RunArguments& args) {
 
 void AddRunCommand(CLI::App& app, CommandAction* action) {
   auto args = std::make_shared<RunArguments>();
-  CLI::App* run = app.add_subcommand("run", "run a program traced, keep its output and exit code, print a summary");
-  run->add_option("-o,--output", args->options.output, "trace file for the program (default memtrace.PROG.PID.mtr)");
+  CLI::App* run =
+      app.add_subcommand("run", "run a program traced, keep its output and exit code, print a summary");
+  run->add_option("-o,--output", args->options.output,
+                  "trace file for the program (default memtrace.PROG.PID.mtr)");
   run->add_flag("--no-stacks", args->no_stacks, "record no call stacks (lowest overhead)");
   run->add_flag("--json", args->options.json, "print the closing summary as JSON");
   run->add_option("command", args->options.command, "-- PROG ARGS...")->required();

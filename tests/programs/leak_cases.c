@@ -208,9 +208,15 @@ struct leak_case {
 };
 
 static const struct leak_case kCases[] = {
-    {"clean", case_clean},       {"overwritten", case_overwritten}, {"cycle", case_cycle},
-    {"tree", case_tree},         {"interior", case_interior},       {"global", case_global},
-    {"tls", case_tls},           {"thread_stack", case_thread_stack}, {"thread_tls", case_thread_tls},
+    {"clean", case_clean},
+    {"overwritten", case_overwritten},
+    {"cycle", case_cycle},
+    {"tree", case_tree},
+    {"interior", case_interior},
+    {"global", case_global},
+    {"tls", case_tls},
+    {"thread_stack", case_thread_stack},
+    {"thread_tls", case_thread_tls},
     {"heuristic", case_heuristic},
 };
 

@@ -20,8 +20,8 @@ struct NoDestructor {
   }
 };
 
-NoDestructor<std::string> g_name;        // in .bss; its buffer on the heap
-NoDestructor<std::vector<int>> g_numbers;  // in .bss; its buffer on the heap
+NoDestructor<std::string> g_name;            // in .bss; its buffer on the heap
+NoDestructor<std::vector<int>> g_numbers;    // in .bss; its buffer on the heap
 std::vector<std::string>* volatile g_table;  // a never-deleted singleton
 
 [[gnu::noinline]] void Fill() {

@@ -103,7 +103,8 @@ uint64_t TraceBuilder::committed_end() const {
 
 std::string WriteTempTrace(const std::vector<uint8_t>& bytes, const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");
-  std::string path = std::string(dir && *dir ? dir : "/tmp") + "/memtrace-" + std::to_string(getpid()) + "-" + name;
+  std::string path =
+      std::string(dir && *dir ? dir : "/tmp") + "/memtrace-" + std::to_string(getpid()) + "-" + name;
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) throw std::runtime_error("cannot create " + path);
   const size_t written = bytes.empty() ? 0 : std::fwrite(bytes.data(), 1, bytes.size(), f);
