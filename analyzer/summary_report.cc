@@ -104,30 +104,9 @@ void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary&
 
 void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary& s, const LeakAnalysis* leaks,
                       const std::function<void(JsonWriter&)>& extra) {
-  const auto& h = info.header;
   JsonWriter json(out);
   json.BeginObject();
-  json.BeginObject("trace")
-      .Field("path", info.path)
-      .Field("program", h.program)
-      .Field("command_line", h.command_line)
-      .Field("pid", h.pid)
-      .Field("ppid", h.ppid)
-      .Field("complete", info.complete())
-      .Field("truncated", info.truncated)
-      .Field("end", info.EndDescription())
-      .Field("exit_status", info.exit_status)
-      .Field("records", info.records)
-      .Field("threads", static_cast<uint64_t>(info.threads))
-      .Field("duration_ns",
-             info.last_timestamp > h.start_monotonic_ns ? info.last_timestamp - h.start_monotonic_ns : 0)
-      .Field("allocator", h.allocator)
-      .Field("glibc_allocator", (h.flags & format::kHeaderGlibcAllocator) != 0)
-      .Field("malloc_shadowed", (h.flags & format::kHeaderMallocShadowed) != 0)
-      .Field("dropped_calls", info.dropped);
-  json.BeginArray("environment");
-  for (const auto& entry : info.environment) json.Field("", entry);
-  json.EndArray().EndObject();
+  WriteTraceJson(json, info);
   json.BeginObject("calls");
   for (RecordKind kind : kListedCalls) json.Field(format::NameOf(kind), s.calls(kind));
   json.Field("total", s.total_calls()).EndObject();

@@ -21,6 +21,35 @@ std::string TraceInfo::EndDescription() const {
   return "unknown";
 }
 
+void WriteTraceJson(JsonWriter& json, const TraceInfo& info) {
+  const auto& h = info.header;
+  json.BeginObject("trace")
+      .Field("path", info.path)
+      .Field("program", h.program)
+      .Field("command_line", h.command_line)
+      .Field("pid", h.pid)
+      .Field("ppid", h.ppid)
+      .Field("exec_generation", h.exec_generation)
+      .Field("parent_trace", h.parent_trace)
+      .Field("complete", info.complete())
+      .Field("truncated", info.truncated)
+      .Field("end", info.EndDescription())
+      .Field("exit_status", info.exit_status)
+      .Field("records", info.records)
+      .Field("threads", static_cast<uint64_t>(info.threads))
+      .Field("start_realtime_ns", h.start_realtime_ns)
+      .Field("duration_ns", info.last_timestamp > h.start_monotonic_ns ? info.last_timestamp - h.start_monotonic_ns : 0)
+      .Field("allocator", h.allocator)
+      .Field("glibc_allocator", (h.flags & format::kHeaderGlibcAllocator) != 0)
+      .Field("malloc_shadowed", (h.flags & format::kHeaderMallocShadowed) != 0)
+      .Field("stacks_recorded", (h.flags & format::kHeaderStacks) != 0)
+      .Field("dropped_calls", info.dropped)
+      .Field("initial_break", h.initial_break);
+  json.BeginArray("environment");
+  for (const auto& entry : info.environment) json.Field("", entry);
+  json.EndArray().EndObject();
+}
+
 bool ReadTrace(const std::string& path, const std::vector<EventConsumer*>& consumers, TraceInfo* info,
                ProgressReporter* progress) {
   std::string error;

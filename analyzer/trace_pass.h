@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "analyzer/progress.h"
+#include "analyzer/json_writer.h"
 #include "format/trace_reader.h"
 
 namespace memtrace::analyzer {
@@ -30,6 +31,10 @@ struct TraceInfo {
   bool complete() const { return ended && !truncated && end_reason != format::EndReason::kSignal; }
   std::string EndDescription() const;
 };
+
+// Writes the "trace" object every --json report starts with: who wrote the trace, how the process
+// ended, and what the trace holds.
+void WriteTraceJson(JsonWriter& json, const TraceInfo& info);
 
 // One of the independent consumers a pass feeds. Begin sees the header before the first event.
 class EventConsumer {

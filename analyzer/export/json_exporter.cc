@@ -26,34 +26,7 @@ std::string HexBytes(const std::string& bytes) {
   return hex;
 }
 
-void WriteTraceFacts(JsonWriter& json, const TraceInfo& info) {
-  const auto& h = info.header;
-  auto since_start = [&](uint64_t t) { return t > h.start_monotonic_ns ? t - h.start_monotonic_ns : 0; };
-  json.BeginObject("trace")
-      .Field("path", info.path)
-      .Field("program", h.program)
-      .Field("command_line", h.command_line)
-      .Field("pid", h.pid)
-      .Field("ppid", h.ppid)
-      .Field("exec_generation", h.exec_generation)
-      .Field("parent_trace", h.parent_trace)
-      .Field("allocator", h.allocator)
-      .Field("glibc_allocator", (h.flags & format::kHeaderGlibcAllocator) != 0)
-      .Field("stacks_recorded", (h.flags & format::kHeaderStacks) != 0)
-      .Field("start_realtime_ns", h.start_realtime_ns)
-      .Field("duration_ns", since_start(info.last_timestamp))
-      .Field("complete", info.complete())
-      .Field("truncated", info.truncated)
-      .Field("end", info.EndDescription())
-      .Field("exit_status", info.exit_status)
-      .Field("records", info.records)
-      .Field("threads", static_cast<uint64_t>(info.threads))
-      .Field("dropped_calls", info.dropped)
-      .Field("initial_break", h.initial_break);
-  json.BeginArray("environment");
-  for (const auto& entry : info.environment) json.Field("", entry);
-  json.EndArray().EndObject();
-}
+
 
 void WriteSummary(JsonWriter& json, const TraceInfo& info, const TraceSummary& s) {
   const HeapState& heap = s.heap();
@@ -167,7 +140,7 @@ bool ExportJson(const ExportRequest& request) {
   {
     JsonWriter json(out.get());
     json.BeginObject();
-    WriteTraceFacts(json, info);
+    WriteTraceJson(json, info);
     WriteSummary(json, info, summary);
     WriteBreak(json, info, summary.brk());
     WriteLiveBlocks(json, info, summary.heap());

@@ -78,22 +78,7 @@ class ListedSites {
   absl::flat_hash_map<uint32_t, SourceStack> source_;
 };
 
-void WriteTrace(JsonWriter& json, const TraceInfo& info) {
-  const auto& h = info.header;
-  json.BeginObject("trace")
-      .Field("path", info.path)
-      .Field("program", h.program)
-      .Field("command_line", h.command_line)
-      .Field("pid", h.pid)
-      .Field("complete", info.complete())
-      .Field("end", info.EndDescription())
-      .Field("exit_status", info.exit_status)
-      .Field("records", info.records)
-      .Field("threads", static_cast<uint64_t>(info.threads))
-      .Field("duration_ns",
-             info.last_timestamp > h.start_monotonic_ns ? info.last_timestamp - h.start_monotonic_ns : 0)
-      .EndObject();
-}
+
 
 void WriteTotals(JsonWriter& json, const TraceInfo& info, const MemoryProfile& p) {
   uint64_t start = info.header.start_monotonic_ns;
@@ -214,7 +199,7 @@ void WriteReportData(std::FILE* out, const TraceInfo& info, const MemoryProfile&
   ListedSites listed(profile.sites(), stacks, symbolizer);
   JsonWriter json(out);
   json.BeginObject().Field("version", 1);
-  WriteTrace(json, info);
+  WriteTraceJson(json, info);
   WriteTotals(json, info, profile);
   json.BeginArray("top_by_bytes");
   for (uint32_t site : profile.sites().Top(kReportLimits.top_sites, &SiteStats::bytes)) {
