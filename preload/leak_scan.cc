@@ -13,6 +13,7 @@
 
 #include "format/record_codec.h"
 #include "preload/proc_maps.h"
+#include "preload/safe_memory.h"
 #include "preload/stack_table.h"
 #include "preload/trace_writer.h"
 
@@ -23,16 +24,6 @@ namespace {
 using format::LeakClass;
 
 // Scratch memory comes straight from the kernel: the scan must not allocate through the hooks.
-void* MapScratch(uint64_t bytes) {
-  long map = syscall(SYS_mmap, nullptr, bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  return (map < 0 && map > -4096) ? nullptr : reinterpret_cast<void*>(map);
-}
-
-void UnmapScratch(void* p, uint64_t bytes) {
-  if (p) syscall(SYS_munmap, p, bytes);
-}
-
 // ---- 1. The live blocks, recovered from this process's own trace -----------------------------------
 //
 // For every address the latest record decides: an allocation makes it live, a release dead. Taking
@@ -143,77 +134,7 @@ void ReplayChunk(const format::ChunkHeader* chunk, void* context) {
   });
 }
 
-// ---- 2. Reading memory that other threads may unmap under us ----------------------------------------
-//
-// Other threads keep running during the scan and may free an mmapped block or unmap a stack we are
-// reading. The scan therefore copies memory through process_vm_readv, which reports EFAULT where a
-// plain load would crash the program, into a scratch window. Where that syscall is refused (seccomp)
-// and the process has a single thread, plain loads are safe and used instead.
-
-constexpr uint64_t kWindowBytes = 64 * 1024;
-
-struct SafeMemory {
-  uint64_t* window = nullptr;  // kWindowBytes of scratch, then a few words for block headers
-  uint64_t* header() { return window + kWindowBytes / 8; }
-  bool direct = false;  // plain loads: the process has no other thread to unmap memory
-  long pid = 0;
-
-  // Copies up to `bytes` (<= kWindowBytes) from `address` to `to`; returns bytes copied (a prefix,
-  // ending at the first unreadable page).
-  uint64_t Copy(uint64_t* to, uint64_t address, uint64_t bytes) {
-    if (direct) {
-      const auto* source = reinterpret_cast<const uint64_t*>(address);
-      for (uint64_t i = 0; i < bytes / 8; ++i) to[i] = source[i];
-      return bytes & ~uint64_t{7};
-    }
-    iovec local{to, bytes};
-    iovec remote{reinterpret_cast<void*>(address), bytes};
-    long copied = syscall(SYS_process_vm_readv, pid, &local, 1, &remote, 1, 0);
-    return copied > 0 ? static_cast<uint64_t>(copied) : 0;
-  }
-
-  // Calls visit(word) for every aligned 8-byte word of [begin, end) that can be read.
-  template <typename Visit>
-  void ForEachWord(uint64_t begin, uint64_t end, Visit visit) {
-    begin = (begin + 7) & ~uint64_t{7};
-    if (direct) {
-      for (uint64_t p = begin; p + 8 <= end; p += 8) visit(*reinterpret_cast<const uint64_t*>(p));
-      return;
-    }
-    while (begin + 8 <= end) {
-      uint64_t want = end - begin < kWindowBytes ? end - begin : kWindowBytes;
-      uint64_t got = Copy(window, begin, want);
-      for (uint64_t i = 0; i < got / 8; ++i) visit(window[i]);
-      // An unreadable page: skip to the next one.
-      begin = got ? begin + (got & ~uint64_t{7}) : (begin + 4096) & ~uint64_t{4095};
-    }
-  }
-};
-
-// Decides how memory is read; returns false if it cannot be read safely at all. A process with one
-// thread left is read with plain loads (nothing can unmap memory under the scan); otherwise through
-// process_vm_readv, which costs a system call per block.
-bool PrepareSafeMemory(SafeMemory& memory) {
-  memory.window = static_cast<uint64_t*>(MapScratch(kWindowBytes + 4096));
-  if (!memory.window) return false;
-  memory.pid = getpid();
-  char status[4096];
-  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? read(fd, status, sizeof status - 1) : -1;
-  if (fd >= 0) close(fd);
-  if (n > 0) {
-    status[n] = 0;
-    const char* threads = strstr(status, "Threads:");
-    memory.direct = threads && atoi(threads + 8) == 1;
-    if (memory.direct) return true;
-  }
-  uint64_t probe = 0x6d656d7472616365;
-  iovec local{memory.window, 8};
-  iovec remote{&probe, 8};
-  return syscall(SYS_process_vm_readv, memory.pid, &local, 1, &remote, 1, 0) == 8;
-}
-
-// ---- 3. Marking, as valgrind's memcheck does it ----------------------------------------------------
+// ---- 2. Marking, as valgrind's memcheck does it ----------------------------------------------------
 
 enum State : uint8_t { kUnreached = 0, kReachable, kPossible, kIndirect, kDefinite };
 
@@ -357,7 +278,7 @@ struct Scanner {
   }
 };
 
-// ---- 4. Roots: every readable, writable mapping that is not heap, not memtrace's own -----------------
+// ---- 3. Roots: every readable, writable mapping that is not heap, not memtrace's own -----------------
 
 // Address ranges that are never roots: memtrace's own scratch memory and malloc's own heaps (whose
 // free chunks still hold stale pointers).
