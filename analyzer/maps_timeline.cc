@@ -3,13 +3,14 @@
 #include <sys/mman.h>
 
 #include "analyzer/event_facts.h"
+#include "format/record_codec.h"
 
 namespace memtrace::analyzer {
 
 namespace {
 
 constexpr uint64_t kPage = 4096;
-constexpr uint64_t kArenaHeapBytes = uint64_t{64} << 20;  // glibc's HEAP_MAX_SIZE on 64-bit
+using format::kArenaHeapBytes;
 
 uint64_t PageUp(uint64_t bytes) { return (bytes + kPage - 1) & ~(kPage - 1); }
 
@@ -17,14 +18,12 @@ bool IsBracketed(const std::string& path) { return !path.empty() && path[0] == '
 
 // The regions of `map` with memtrace's own memory cut out and neighbours of equal protection joined:
 // the form in which the reconstruction and a snapshot are compared (names and VMA boundaries aside).
-std::vector<std::pair<uint64_t, Region>> ProtectionCoverage(const RegionMap& map, const RegionMap& own,
-                                                            uint64_t trace_inode) {
+std::vector<std::pair<uint64_t, Region>> ProtectionCoverage(const RegionMap& map, const RegionMap& own) {
   RegionMap copy;
   for (const auto& [begin, region] : map.regions()) {
     if (region.origin != Origin::kMemtrace) copy.Insert(begin, region);
   }
   for (const auto& [begin, region] : own.regions()) copy.Remove(begin, region.end);
-  (void)trace_inode;
   std::vector<std::pair<uint64_t, Region>> out;
   for (const auto& [begin, region] : copy.regions()) {
     if (!out.empty() && out.back().second.end == begin && out.back().second.prot == region.prot) {
@@ -234,8 +233,8 @@ void MapsTimeline::Apply(const format::Event& e) {
 void MapsTimeline::Verify() {
   verification_ = {};
   verification_.done = true;
-  auto built = ProtectionCoverage(regions_, own_, trace_inode_);
-  auto kernel = ProtectionCoverage(snapshot_, own_, trace_inode_);
+  auto built = ProtectionCoverage(regions_, own_);
+  auto kernel = ProtectionCoverage(snapshot_, own_);
   // Ranges present on one side only, or with another protection: a merge walk over both lists.
   RegionMap rebuilt_map, kernel_map;
   for (const auto& [begin, region] : built) rebuilt_map.Insert(begin, region);

@@ -55,6 +55,10 @@ inline constexpr uint8_t kKnownFlags = 0x1f;
 // the chunk, so the mapping is [block - 16 - prev_size, + prev_size + chunk size).
 inline constexpr uint64_t kChunkSizeMask = ~uint64_t{7};
 
+// glibc's HEAP_MAX_SIZE on 64-bit: every thread-arena heap is a reservation of this size, aligned to
+// it, with its heap_info at the start (so a NON_MAIN_ARENA block's heap is block & ~(size - 1)).
+inline constexpr uint64_t kArenaHeapBytes = uint64_t{64} << 20;
+
 // glibc's request2size: the chunk a request of n bytes needs when no alignment is asked for.
 inline constexpr uint64_t RequestToChunkSize(uint64_t n) {
   uint64_t padded = (n + 8 + 15) & ~uint64_t{15};

@@ -51,14 +51,13 @@ struct ArenaHeapInfo {
   uint64_t size;           // bytes of the heap in use
   uint64_t writable_size;  // bytes made read-write (mprotect_size)
 };
-inline constexpr uint64_t kArenaHeapBytes = uint64_t{64} << 20;
 
 // For a block from a thread arena, the heap it lives in and its current read-write size; returns false
 // if unchanged since this thread last looked (the common case: no record needed).
 inline bool ArenaHeapChanged(const format::Record& record, ThreadState& thread, uint64_t* base,
                              const ArenaHeapInfo** info) {
   if (!(record.flags & format::kFlagNonMainArena) || !record.address) return false;
-  *base = record.address & ~(kArenaHeapBytes - 1);
+  *base = record.address & ~(format::kArenaHeapBytes - 1);
   *info = reinterpret_cast<const ArenaHeapInfo*>(*base);
   if (*base == thread.arena_heap && (*info)->writable_size == thread.arena_heap_writable) return false;
   thread.arena_heap = *base;

@@ -37,8 +37,7 @@ struct AddressState {
   bool new_array;  // allocated by operator new[] (for valgrind's "newarray" heuristic)
 };
 
-constexpr uint64_t kArenaHeapBytes = uint64_t{64}
-                                     << 20;  // glibc's HEAP_MAX_SIZE: thread-arena heaps are aligned to it
+using format::kArenaHeapBytes;
 constexpr int kMaxArenaHeaps = 4096;
 
 // Open addressing keyed by address, grown by doubling: its size follows the number of distinct
@@ -156,20 +155,19 @@ struct Scanner {
   uint64_t depth = 0;
   uint64_t root_bytes = 0;
 
+  // The index of the first block starting after p (count if none).
+  uint64_t FirstStartingAfter(uint64_t p) const {
+    return static_cast<uint64_t>(
+        std::upper_bound(blocks, blocks + count, p, [](uint64_t a, const Block& b) { return a < b.start; }) -
+        blocks);
+  }
+
   // The block containing address p (interior or start), or -1.
   int64_t BlockAt(uint64_t p) const {
     // Most words scanned are not pointers at all (zeros, small numbers, text): reject them before
     // the binary search.
     if (count == 0 || p < blocks[0].start || p >= heap_end) return -1;
-    uint64_t lo = 0, hi = count;
-    while (lo < hi) {
-      uint64_t mid = (lo + hi) / 2;
-      if (blocks[mid].start <= p) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
+    uint64_t lo = FirstStartingAfter(p);
     if (lo == 0) return -1;
     const Block& b = blocks[lo - 1];
     return (p == b.start || p < b.start + b.size) ? static_cast<int64_t>(lo - 1) : -1;
@@ -320,15 +318,7 @@ struct RootScan {
 // Scans [begin, end) as a root, minus the live blocks inside it: a block's contents count only once
 // something points to the block (an mmapped chunk's VMA may be merged with the program's own).
 void ScanRootPiece(Scanner& scanner, uint64_t begin, uint64_t end, bool libc) {
-  uint64_t lo = 0, hi = scanner.count;
-  while (lo < hi) {  // first block starting at or after begin
-    uint64_t mid = (lo + hi) / 2;
-    if (scanner.blocks[mid].start < begin) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
+  uint64_t lo = begin ? scanner.FirstStartingAfter(begin - 1) : 0;  // first block starting at or after begin
   if (int64_t containing = scanner.BlockAt(begin); containing >= 0) {
     const Block& b = scanner.blocks[containing];
     begin = b.start + b.size > begin ? b.start + b.size : begin;
