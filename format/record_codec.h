@@ -314,7 +314,9 @@ inline DecodeStatus DecodeRecord(const uint8_t** cursor, const uint8_t* end, Del
   using internal::GetAddress;
   const uint8_t* p = *cursor;
   if (end - p < 2) return DecodeStatus::kTruncated;
-  *r = Record{};
+  // Zeroed in place: `*r = Record{}` builds a temporary whose byte-wide `kind` store, read back as a
+  // vector, stalls store forwarding on every record.
+  __builtin_memset(static_cast<void*>(r), 0, sizeof *r);
   r->kind = static_cast<RecordKind>(p[0]);
   r->flags = p[1];
   p += 2;

@@ -38,6 +38,11 @@ inline uint8_t* PutSignedVarint(uint8_t* out, int64_t value) { return PutVarint(
 // over-long (more than 10 bytes, or bits beyond 64) encoding returns false and leaves *cursor alone.
 inline bool GetVarint(const uint8_t** cursor, const uint8_t* end, uint64_t* value) {
   const uint8_t* p = *cursor;
+  if (p != end && *p < 0x80) {  // most deltas, sizes and flags fit in one byte
+    *value = *p;
+    *cursor = p + 1;
+    return true;
+  }
   uint64_t result = 0;
   for (unsigned shift = 0; shift < 64; shift += 7) {
     if (p == end) return false;

@@ -19,6 +19,7 @@ struct ThreadState {
   uint32_t tid = 0;         // cached gettid(); 0 until first needed
   uint32_t generation = 0;  // the trace generation `tid` and the chunk below belong to (bumped by fork)
   uint32_t pad = 0;
+  uint64_t chunk_index = 0;              // the index in the file of the chunk below
   format::ChunkHeader* chunk = nullptr;  // the chunk being filled, or null
   uint8_t* cursor = nullptr;             // next free byte of the chunk
   uint8_t* limit = nullptr;              // end of the chunk

@@ -20,9 +20,13 @@ __thread ThreadState thread_state __attribute__((tls_model("initial-exec")));
 
 namespace {
 
-constexpr uint64_t kSegmentBytes = 4u << 20;  // file bytes mapped at once
+// File bytes mapped at once. A segment is unmapped when all its chunks are full: one unmap (and one
+// TLB flush, which costs hundreds of microseconds in some VMs) per segment rather than per chunk. A
+// thread that keeps a chunk half full keeps its segment mapped, so the trace buffers' share of the
+// program's RSS is at most one segment per writing thread.
+constexpr uint64_t kSegmentBytes = 1u << 20;
 constexpr uint32_t kChunksPerSegment = kSegmentBytes / format::kDefaultChunkBytes;
-constexpr uint32_t kMaxSegments = 16384;  // 64 GiB of trace per process
+constexpr uint32_t kMaxSegments = 65536;  // 64 GiB of trace per process
 constexpr int kFirstPrivateFd = 850;      // keep our descriptor out of the way of the program's
 
 // Writer state shared by all threads. Written by OpenTrace/ReopenAfterFork before other threads can
@@ -34,7 +38,10 @@ ino_t trace_ino = 0;
 char trace_path[4096];
 std::atomic<uint32_t> generation{1};
 std::atomic<bool> writer_broken{false};
+// A segment's mapping: null until first used, kUnmapped once all its chunks were full and it was unmapped.
 std::atomic<uint8_t*> segments[kMaxSegments];
+std::atomic<uint32_t> full_chunks[kMaxSegments];  // per segment, chunks retired so far
+uint8_t* const kUnmapped = reinterpret_cast<uint8_t*>(~uintptr_t{0});
 
 void* RawMmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) {
   return reinterpret_cast<void*>(syscall(SYS_mmap, addr, length, prot, flags, fd, offset));
@@ -148,7 +155,7 @@ bool CoverFile(int fd, uint64_t end) {
 
 uint8_t* Segment(int fd, uint32_t index) {
   uint8_t* base = segments[index].load(std::memory_order_acquire);
-  if (base) return base;
+  if (base) return base == kUnmapped ? nullptr : base;
   off_t offset = static_cast<off_t>(format::kHeaderBytes + uint64_t{index} * kSegmentBytes);
   void* map = RawMmap(nullptr, kSegmentBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
   if (reinterpret_cast<intptr_t>(map) < 0 && reinterpret_cast<intptr_t>(map) > -4096) return nullptr;
@@ -160,15 +167,20 @@ uint8_t* Segment(int fd, uint32_t index) {
   return static_cast<uint8_t*>(map);
 }
 
-// A full chunk's pages stay in the page cache (and reach the file) without being mapped in: dropping
-// them from this process keeps its RSS from growing with the trace.
-void Retire(ChunkHeader* chunk) {
-  if (chunk) syscall(SYS_madvise, chunk, format::kDefaultChunkBytes, MADV_DONTNEED);
+// A full chunk's pages stay in the page cache (and reach the file) without being mapped in: unmapping
+// a segment once all its chunks are full keeps this process's RSS from growing with the trace. Chunk
+// indices only grow, so no thread maps a fully retired segment again.
+void Retire(const ThreadState& thread) {
+  if (!thread.chunk) return;
+  uint32_t segment = static_cast<uint32_t>(thread.chunk_index / kChunksPerSegment);
+  if (full_chunks[segment].fetch_add(1, std::memory_order_acq_rel) + 1 != kChunksPerSegment) return;
+  uint8_t* base = segments[segment].exchange(kUnmapped, std::memory_order_acq_rel);
+  if (base && base != kUnmapped) RawMunmap(base, kSegmentBytes);
 }
 
 bool AcquireChunk(ThreadState& thread, uint64_t timestamp) {
   if (!header || writer_broken.load(std::memory_order_relaxed)) return false;
-  Retire(thread.chunk);
+  Retire(thread);
   uint64_t index = __atomic_fetch_add(&header->chunks_allocated, 1, __ATOMIC_RELAXED);
   uint32_t segment = static_cast<uint32_t>(index / kChunksPerSegment);
   int fd = CheckedFd();
@@ -181,6 +193,9 @@ bool AcquireChunk(ThreadState& thread, uint64_t timestamp) {
   }
   auto* chunk =
       reinterpret_cast<ChunkHeader*>(base + (index % kChunksPerSegment) * format::kDefaultChunkBytes);
+  // Fault the chunk's pages in with one call instead of one fault per page (Linux 5.14+; older
+  // kernels refuse the advice and the pages fault in as they are written).
+  syscall(SYS_madvise, chunk, format::kDefaultChunkBytes, MADV_POPULATE_WRITE);
   if (!thread.tid) thread.tid = CurrentTid();
   chunk->tid = thread.tid;
   chunk->pid = static_cast<uint32_t>(getpid());
@@ -188,6 +203,7 @@ bool AcquireChunk(ThreadState& thread, uint64_t timestamp) {
   __atomic_store_n(&chunk->committed_bytes, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&chunk->magic, format::kChunkMagic, __ATOMIC_RELEASE);
   thread.chunk = chunk;
+  thread.chunk_index = index;
   thread.cursor = reinterpret_cast<uint8_t*>(chunk + 1);
   thread.limit = reinterpret_cast<uint8_t*>(chunk) + format::kDefaultChunkBytes;
   thread.deltas = format::DeltaState{timestamp, 0};
@@ -221,16 +237,28 @@ void ForEachChunk(void (*visit)(const format::ChunkHeader* chunk, void* context)
   int fd = CheckedFd();
   if (fd < 0 || fstat(fd, &st) != 0) return;
   uint64_t chunks = __atomic_load_n(&header->chunks_allocated, __ATOMIC_ACQUIRE);
-  for (uint64_t index = 0; index < chunks; ++index) {
-    if (format::ChunkOffset(format::kHeaderBytes, format::kDefaultChunkBytes, index + 1) >
-        static_cast<uint64_t>(st.st_size)) {
-      break;
+  for (uint64_t first = 0; first < chunks; first += kChunksPerSegment) {
+    uint32_t segment = static_cast<uint32_t>(first / kChunksPerSegment);
+    uint8_t* base = segments[segment].load(std::memory_order_acquire);
+    bool borrowed = base == kUnmapped;
+    if (borrowed) {  // full and unmapped: map it again, read-only, for this visit
+      off_t offset = static_cast<off_t>(format::kHeaderBytes + uint64_t{segment} * kSegmentBytes);
+      void* map = RawMmap(nullptr, kSegmentBytes, PROT_READ, MAP_SHARED, fd, offset);
+      base = reinterpret_cast<intptr_t>(map) < 0 && reinterpret_cast<intptr_t>(map) > -4096
+                 ? nullptr
+                 : static_cast<uint8_t*>(map);
     }
-    uint8_t* base = segments[index / kChunksPerSegment].load(std::memory_order_acquire);
     if (!base) continue;
-    auto* chunk =
-        reinterpret_cast<const ChunkHeader*>(base + (index % kChunksPerSegment) * format::kDefaultChunkBytes);
-    if (__atomic_load_n(&chunk->magic, __ATOMIC_ACQUIRE) == format::kChunkMagic) visit(chunk, context);
+    for (uint64_t index = first; index < chunks && index < first + kChunksPerSegment; ++index) {
+      if (format::ChunkOffset(format::kHeaderBytes, format::kDefaultChunkBytes, index + 1) >
+          static_cast<uint64_t>(st.st_size)) {
+        break;
+      }
+      auto* chunk = reinterpret_cast<const ChunkHeader*>(base + (index % kChunksPerSegment) *
+                                                                    format::kDefaultChunkBytes);
+      if (__atomic_load_n(&chunk->magic, __ATOMIC_ACQUIRE) == format::kChunkMagic) visit(chunk, context);
+    }
+    if (borrowed) RawMunmap(base, kSegmentBytes);
   }
 }
 
@@ -275,8 +303,10 @@ FileHeader* OpenTrace() {
 
 FileHeader* ReopenAfterFork() {
   generation.fetch_add(1, std::memory_order_relaxed);
-  for (auto& segment : segments) {
-    if (uint8_t* base = segment.exchange(nullptr)) RawMunmap(base, kSegmentBytes);
+  for (uint32_t i = 0; i < kMaxSegments; ++i) {
+    uint8_t* base = segments[i].exchange(nullptr);
+    if (base && base != kUnmapped) RawMunmap(base, kSegmentBytes);
+    full_chunks[i].store(0, std::memory_order_relaxed);
   }
   if (header) RawMunmap(header, format::kHeaderBytes);
   header = nullptr;
