@@ -12,6 +12,8 @@
 #include <atomic>
 #include <cstring>
 
+#include "analyzer/replay/syscall_counters.h"
+
 extern "C" void* __curbrk;  // glibc: the break as libc last set it, moved by malloc's own sbrk
 
 namespace memtrace::replay {
@@ -126,6 +128,7 @@ void* ThreadMain(void* argument);
 void Spawn(uint32_t index) {
   if (index == 0 || index >= engine.thread_count) Fail("damaged op stream: spawn of an unknown thread");
   ReplayThread& child = engine.threads[index];
+  CountedAs replayer(CallOwner::kReplayer);  // the thread's stack
   if (pthread_create(&child.handle, nullptr, ThreadMain, &child) != 0) Fail("cannot create a replay thread");
   Publish(child.started, 1);
 }
@@ -160,8 +163,41 @@ void CheckVerdict(ReplayThread& self, const Op& op, const void* block, uint64_t 
   }
 }
 
+// mallopt and malloc_trim go to whichever allocator defines them (glibc's when the preloaded one does
+// not: harmless, its arenas are empty). The program's brk moves the break by the recorded amount; a
+// recorded brk() stays one brk syscall, a recorded sbrk stays an sbrk (no syscall when it is sbrk(0)).
+void ExecuteProcessOp(ReplayThread& self, const Op& op) {
+  switch (op.kind) {
+    case OpKind::kMallopt:
+      mallopt(static_cast<int>(op.param), static_cast<int>(op.value));
+      ++self.totals.mallopt_calls;
+      break;
+    case OpKind::kMallocTrim: {
+      int released = malloc_trim(static_cast<size_t>(op.param));
+      ++self.totals.malloc_trim_calls;
+      if (engine.options.glibc && released != op.value) ++self.totals.trim_result_mismatches;
+      break;
+    }
+    case OpKind::kSbrk: {
+      CountedAs program(CallOwner::kProgram);
+      bool failed = op.value == 1 ? brk(static_cast<char*>(sbrk(0)) + op.param) != 0
+                                  : sbrk(static_cast<intptr_t>(op.param)) == reinterpret_cast<void*>(-1);
+      ++self.totals.program_brk_calls;
+      if (failed) ++self.totals.failed_program_brk_calls;
+      break;
+    }
+    default: break;
+  }
+}
+
 void Execute(ReplayThread& self, const Op& op, uint64_t ordinal) {
   if (op.kind == OpKind::kSpawn) return Spawn(op.slot);
+  if (IsProcessOp(op.kind)) {
+    ExecuteProcessOp(self, op);
+    ++self.totals.operations;
+    CheckBreak(self, op, ordinal);
+    return;
+  }
   Slot& slot = engine.slots[op.slot];
   if (op.flags & kOpWaits) WaitFor(slot.sequence, op.sequence);
   void* block = nullptr;
@@ -176,7 +212,7 @@ void Execute(ReplayThread& self, const Op& op, uint64_t ordinal) {
       slot.block = nullptr;
       slot.size = 0;
       break;
-    case OpKind::kSpawn: break;
+    default: break;  // spawns and process ops returned above
   }
   ++self.totals.operations;
   if (op.kind != OpKind::kFree) {
@@ -279,6 +315,7 @@ void RunReplay(ReplayTotals* totals) {
   RunThread(engine.threads[0]);
   for (uint32_t t = 1; t < engine.thread_count; ++t) {
     WaitFor(engine.threads[t].started, 1);
+    CountedAs replayer(CallOwner::kReplayer);  // a full stack cache unmaps the stack here
     pthread_join(engine.threads[t].handle, nullptr);
   }
   *totals = ReplayTotals{};
@@ -291,6 +328,11 @@ void RunReplay(ReplayTotals* totals) {
     totals->mmapped_allocations += own.mmapped_allocations;
     totals->verdict_mismatches += own.verdict_mismatches;
     totals->brk_mismatches += own.brk_mismatches;
+    totals->mallopt_calls += own.mallopt_calls;
+    totals->malloc_trim_calls += own.malloc_trim_calls;
+    totals->trim_result_mismatches += own.trim_result_mismatches;
+    totals->program_brk_calls += own.program_brk_calls;
+    totals->failed_program_brk_calls += own.failed_program_brk_calls;
   }
   totals->first_verdict_mismatch = engine.threads[0].totals.first_verdict_mismatch;
   totals->first_brk_mismatch = engine.threads[0].totals.first_brk_mismatch;
