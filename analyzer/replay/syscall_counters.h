@@ -13,6 +13,10 @@
 // part begins; threads created later inherit the filter. Every trapped call costs one signal delivery
 // (about a microsecond), the reason only these four syscalls are trapped.
 //
+// A thread that makes one of these calls with SIGSYS blocked is killed by the kernel (it cannot deliver
+// the trap). The replayer never blocks it; glibc blocks every signal only around clone, after the new
+// thread's stack is mapped, and the new thread restores its mask before it runs anything else.
+//
 // Each call is charged to an owner: the allocator (the default), or what the current thread declared
 // with a CountedAs scope (the replayer's own thread stacks, the program's replayed brk/sbrk).
 #pragma once
