@@ -29,7 +29,7 @@ done
 # 5,000,000 malloc/free pairs: 10,000,000 operations.
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for run in 1 2 3; do
-  /usr/bin/time -f "untraced churn -n 5000000: %e s" "$build/bin/bench/churn" -n 5000000 >/dev/null
+  /usr/bin/time -f "untraced churn -n 5000000: %e s wall, %U s user, %S s sys" "$build/bin/bench/churn" -n 5000000 >/dev/null
 done
 "$memtrace" run --no-stacks -o churn.mtr -- "$build/bin/bench/churn" -n 5000000 >/dev/null 2>&1
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -66,6 +66,7 @@ void PrintObject(JsonWriter& json, const CompileStats& stats, const ReplayMeasur
       .Field("operations", m.Get("operations"))
       .Field("threads", m.Get("threads"))
       .Field("wall_ns", m.Get("wall_ns"))
+      .Field("cpu_ns", m.Get("cpu_ns"))
       .Field("original_wall_ns", stats.last_call_ns - stats.first_call_ns)
       .Field("peak_rss_bytes", m.Get("peak_rss_bytes"))
       .Field("start_rss_bytes", m.Get("start_rss_bytes"))
@@ -124,6 +125,7 @@ void PrintReplayText(std::FILE* out, const analyzer::TraceInfo& info, const Comp
   }
   std::vector<std::pair<std::string, std::vector<std::string>>> rows = {{"", {}},
                                                                         {"wall time (s)", {}},
+                                                                        {"CPU time (s)", {}},
                                                                         {"peak RSS", {}},
                                                                         {"peak live", {}},
                                                                         {"RSS growth / live", {}},
@@ -142,6 +144,7 @@ void PrintReplayText(std::FILE* out, const analyzer::TraceInfo& info, const Comp
     counted = counted && Count(m, "mmap_calls").has_value();
     std::vector<std::string> cells = {m.allocator.name,
                                       Seconds(static_cast<uint64_t>(m.Get("wall_ns"))),
+                                      Seconds(static_cast<uint64_t>(m.Get("cpu_ns"))),
                                       HumanBytes(static_cast<uint64_t>(m.Get("peak_rss_bytes"))),
                                       HumanBytes(static_cast<uint64_t>(m.Get("peak_live_bytes"))),
                                       row.fragmentation ? fmt::format("{:.2f}", *row.fragmentation) : "-",

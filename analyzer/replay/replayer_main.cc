@@ -43,6 +43,13 @@ uint64_t ResidentBytes() {
   return resident ? strtoull(resident + 1, nullptr, 10) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
 }
 
+uint64_t CpuNs(const rusage& usage) {
+  auto ns = [](const timeval& t) {
+    return static_cast<uint64_t>(t.tv_sec) * 1000000000u + static_cast<uint64_t>(t.tv_usec) * 1000u;
+  };
+  return ns(usage.ru_utime) + ns(usage.ru_stime);
+}
+
 uint64_t MonotonicNs() {
   timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
@@ -93,12 +100,14 @@ int main(int argc, char** argv) {
   const char* counting_error = nullptr;
   bool counting = StartSyscallCounting(&counting_error);
   ReplayTotals totals;
+  rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  uint64_t cpu_start = CpuNs(usage);
   uint64_t start = MonotonicNs();
   RunReplay(&totals);
   uint64_t wall = MonotonicNs() - start;
-
-  rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
+  getrusage(RUSAGE_SELF, &usage);  // CPU time of every thread, joined ones included
+  uint64_t cpu = CpuNs(usage) - cpu_start;
   auto count = [&](CountedSyscall which, CallOwner owner) {
     return counting ? static_cast<long long>(SyscallCount(which, owner)) : -1LL;
   };
@@ -108,7 +117,8 @@ int main(int argc, char** argv) {
   char line[4096];
   int n = snprintf(
       line, sizeof line,
-      "operations=%llu threads=%u wall_ns=%llu peak_rss_bytes=%llu start_rss_bytes=%llu peak_live_bytes=%llu "
+      "operations=%llu threads=%u wall_ns=%llu cpu_ns=%llu peak_rss_bytes=%llu start_rss_bytes=%llu "
+      "peak_live_bytes=%llu "
       "mmap_calls=%lld munmap_calls=%lld mremap_calls=%lld brk_calls=%lld program_brk_syscalls=%lld "
       "replayer_mmap_calls=%lld replayer_munmap_calls=%lld replayer_mremap_calls=%lld "
       "replayer_brk_calls=%lld "
@@ -116,7 +126,7 @@ int main(int argc, char** argv) {
       "brk_mismatches=%llu failed_allocations=%llu mallopt_calls=%llu malloc_trim_calls=%llu "
       "trim_result_mismatches=%llu program_brk_calls=%llu failed_program_brk_calls=%llu "
       "first_verdict_mismatch=%lld first_brk_mismatch=%lld allocator=%s\n",
-      u(totals.operations), header.threads, u(wall), u(static_cast<uint64_t>(usage.ru_maxrss) * 1024),
+      u(totals.operations), header.threads, u(wall), u(cpu), u(static_cast<uint64_t>(usage.ru_maxrss) * 1024),
       u(start_rss), u(totals.peak_live_bytes), count(kMmap, kAllocator), count(kMunmap, kAllocator),
       count(kMremap, kAllocator), count(kBrk, kAllocator), count(kBrk, kProgram), count(kMmap, kReplayer),
       count(kMunmap, kReplayer), count(kMremap, kReplayer), count(kBrk, kReplayer), u(totals.brk_moves),
