@@ -9,7 +9,8 @@
 // pages would count in the replay's RSS).
 //
 // Process ops (mallopt, malloc_trim, the program's own brk/sbrk) name no slot: they carry the recorded
-// call's arguments and run on their recorded thread at their place in its order.
+// call's arguments and run on their recorded thread at their place in its order; other threads' ops are
+// not ordered against them.
 //
 // Slots: a slot names one block from allocation to release (realloc keeps the slot). Slot ids are
 // reused after release, per thread, so reuse never adds a wait between threads.
