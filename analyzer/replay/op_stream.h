@@ -8,6 +8,10 @@
 // reads only its own blocks, front to back, into a small buffer (no mapping of the whole file: its
 // pages would count in the replay's RSS).
 //
+// Process ops (mallopt, malloc_trim, the program's own brk/sbrk) name no slot: they carry the recorded
+// call's arguments and run on their recorded thread at their place in its order; other threads' ops are
+// not ordered against them.
+//
 // Slots: a slot names one block from allocation to release (realloc keeps the slot). Slot ids are
 // reused after release, per thread, so reuse never adds a wait between threads.
 //
@@ -28,9 +32,9 @@
 namespace memtrace::replay {
 
 inline constexpr char kOpFileMagic[8] = {'M', 'T', 'R', 'E', 'P', 'L', 'A', 'Y'};
-inline constexpr uint32_t kOpFileVersion = 1;
+inline constexpr uint32_t kOpFileVersion = 2;
 inline constexpr uint32_t kBlockBytes = 64 * 1024;
-inline constexpr uint32_t kMaxOpBytes = 2 + 4 * format::kMaxVarintBytes;
+inline constexpr uint32_t kMaxOpBytes = 2 + 5 * format::kMaxVarintBytes;
 
 struct OpFileHeader {
   char magic[8];
@@ -60,6 +64,10 @@ enum class OpKind : uint8_t {
   kRealloc,     // the slot keeps its identity across the move
   kFree,        // free, every operator delete, realloc(p, 0)
   kSpawn,       // start replay thread `slot` (emitted where the thread's first call appears)
+  kMallopt,     // mallopt(param, value); `value` in the op is the recorded value
+  kMallocTrim,  // malloc_trim(param); `value` is the recorded result (1: memory was released)
+  kSbrk,        // the program's own brk/sbrk: moves the break by param, the recorded move; value 1: it
+                // was brk(), replayed as brk(break + param), 0: sbrk, replayed as sbrk(param)
 };
 
 // Op flags.
@@ -76,14 +84,22 @@ struct Op {
   uint64_t size = 0;
   uint64_t alignment = 0;
   int64_t brk_delta = 0;
+  int64_t param = 0;  // process ops only
+  int64_t value = 0;
 };
 
-inline bool HasSize(OpKind kind) { return kind != OpKind::kFree && kind != OpKind::kSpawn; }
+inline bool IsProcessOp(OpKind kind) { return kind >= OpKind::kMallopt; }
+inline bool HasSize(OpKind kind) { return kind <= OpKind::kRealloc; }
 
 inline uint8_t* EncodeOp(uint8_t* out, const Op& op) {
   *out++ = static_cast<uint8_t>(op.kind);
   *out++ = op.flags;
-  out = format::PutVarint(out, op.slot);
+  if (IsProcessOp(op.kind)) {
+    out = format::PutSignedVarint(out, op.param);
+    out = format::PutSignedVarint(out, op.value);
+  } else {
+    out = format::PutVarint(out, op.slot);
+  }
   if (HasSize(op.kind)) out = format::PutVarint(out, op.size);
   if (op.kind == OpKind::kAligned) out = format::PutVarint(out, op.alignment);
   if (op.flags & kOpWaits) out = format::PutVarint(out, op.sequence);
@@ -96,16 +112,23 @@ inline bool DecodeOp(const uint8_t** cursor, const uint8_t* end, Op* op) {
   const uint8_t* p = *cursor;
   if (end - p < 2) return false;
   uint8_t kind = *p++;
-  if (kind < static_cast<uint8_t>(OpKind::kMalloc) || kind > static_cast<uint8_t>(OpKind::kSpawn))
+  if (kind < static_cast<uint8_t>(OpKind::kMalloc) || kind > static_cast<uint8_t>(OpKind::kSbrk))
     return false;
   op->kind = static_cast<OpKind>(kind);
   op->flags = *p++;
-  uint64_t v = 0;
-  if (!format::GetVarint(&p, end, &v) || v > UINT32_MAX) return false;
-  op->slot = static_cast<uint32_t>(v);
+  op->slot = 0;
   op->size = op->alignment = 0;
   op->sequence = 0;
-  op->brk_delta = 0;
+  op->brk_delta = op->param = op->value = 0;
+  uint64_t v = 0;
+  if (IsProcessOp(op->kind)) {
+    if (!format::GetSignedVarint(&p, end, &op->param) || !format::GetSignedVarint(&p, end, &op->value))
+      return false;
+    if (op->flags & kOpWaits) return false;  // process ops wait for no slot
+  } else {
+    if (!format::GetVarint(&p, end, &v) || v > UINT32_MAX) return false;
+    op->slot = static_cast<uint32_t>(v);
+  }
   if (HasSize(op->kind) && !format::GetVarint(&p, end, &op->size)) return false;
   if (op->kind == OpKind::kAligned && !format::GetVarint(&p, end, &op->alignment)) return false;
   if (op->flags & kOpWaits) {

@@ -15,6 +15,9 @@ TEST(OpStreamTest, EveryKindRoundTrips) {
   ops.push_back({OpKind::kRealloc, kOpBrkMoved, 9, 0, 1 << 20, 0, -(61 << 12)});
   ops.push_back({OpKind::kFree, kOpWaits | kOpBrkMoved, 9, 4, 0, 0, 135168});
   ops.push_back({OpKind::kSpawn, 0, 3, 0, 0, 0, 0});
+  ops.push_back({OpKind::kMallopt, 0, 0, 0, 0, 0, 0, -3, 65536});  // M_MMAP_THRESHOLD
+  ops.push_back({OpKind::kMallocTrim, kOpBrkMoved, 0, 0, 0, 0, -(33 << 12), 0, 1});
+  ops.push_back({OpKind::kSbrk, kOpBrkMoved, 0, 0, 0, 0, -8192, -8192, 0});
   std::vector<uint8_t> bytes(ops.size() * kMaxOpBytes);
   uint8_t* end = bytes.data();
   for (const Op& op : ops) end = EncodeOp(end, op);
@@ -29,6 +32,8 @@ TEST(OpStreamTest, EveryKindRoundTrips) {
     EXPECT_EQ(op.size, expected.size);
     EXPECT_EQ(op.alignment, expected.alignment);
     EXPECT_EQ(op.brk_delta, expected.brk_delta);
+    EXPECT_EQ(op.param, expected.param);
+    EXPECT_EQ(op.value, expected.value);
   }
   EXPECT_EQ(cursor, end);
 }
@@ -43,6 +48,19 @@ TEST(OpStreamTest, DamageIsRefused) {
     EXPECT_FALSE(DecodeOp(&cursor, cut, &decoded)) << "cut at " << (cut - bytes);
   }
   bytes[0] = 0;  // no such kind
+  const uint8_t* cursor = bytes;
+  Op decoded;
+  EXPECT_FALSE(DecodeOp(&cursor, end, &decoded));
+  bytes[0] = static_cast<uint8_t>(OpKind::kSbrk) + 1;
+  cursor = bytes;
+  EXPECT_FALSE(DecodeOp(&cursor, end, &decoded));
+}
+
+TEST(OpStreamTest, ProcessOpsNeverWait) {
+  Op op{OpKind::kMallopt, 0, 0, 0, 0, 0, 0, -1, 1 << 20};
+  uint8_t bytes[kMaxOpBytes];
+  uint8_t* end = EncodeOp(bytes, op);
+  bytes[1] = kOpWaits;
   const uint8_t* cursor = bytes;
   Op decoded;
   EXPECT_FALSE(DecodeOp(&cursor, end, &decoded));

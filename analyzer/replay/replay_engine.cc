@@ -12,6 +12,8 @@
 #include <atomic>
 #include <cstring>
 
+#include "analyzer/replay/syscall_counters.h"
+
 extern "C" void* __curbrk;  // glibc: the break as libc last set it, moved by malloc's own sbrk
 
 namespace memtrace::replay {
@@ -62,10 +64,12 @@ struct Engine {
 Engine engine;
 
 // Zero-filled pages are valid initial values for every table (atomics included), so nothing is constructed.
+// Populated up front: the tables are the replayer's memory, resident before the replay starts, so the
+// RSS the replay adds is the allocator's alone (a slot table of a million live blocks is 24 MiB).
 template <typename T>
 T* MapArray(uint64_t count) {
   void* memory = mmap(nullptr, count * sizeof(T) + 1, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   return memory == MAP_FAILED ? nullptr : static_cast<T*>(memory);
 }
 
@@ -108,7 +112,18 @@ void Publish(std::atomic<uint32_t>& word, uint32_t value) {
   _exit(1);
 }
 
+// One recorded thread: no other thread reads the counters or waits on a slot, so plain loads and stores
+// replace the locked instructions (three per op, most of the replay's own time).
+bool SingleThreaded() { return engine.thread_count == 1; }
+
 void AddLive(int64_t delta) {
+  if (SingleThreaded()) {
+    uint64_t now = engine.live_bytes.load(std::memory_order_relaxed) + static_cast<uint64_t>(delta);
+    engine.live_bytes.store(now, std::memory_order_relaxed);
+    if (now > engine.peak_live_bytes.load(std::memory_order_relaxed))
+      engine.peak_live_bytes.store(now, std::memory_order_relaxed);
+    return;
+  }
   uint64_t now = engine.live_bytes.fetch_add(static_cast<uint64_t>(delta), std::memory_order_relaxed) +
                  static_cast<uint64_t>(delta);
   uint64_t peak = engine.peak_live_bytes.load(std::memory_order_relaxed);
@@ -126,6 +141,7 @@ void* ThreadMain(void* argument);
 void Spawn(uint32_t index) {
   if (index == 0 || index >= engine.thread_count) Fail("damaged op stream: spawn of an unknown thread");
   ReplayThread& child = engine.threads[index];
+  CountedAs replayer(CallOwner::kReplayer);  // the thread's stack
   if (pthread_create(&child.handle, nullptr, ThreadMain, &child) != 0) Fail("cannot create a replay thread");
   Publish(child.started, 1);
 }
@@ -160,8 +176,41 @@ void CheckVerdict(ReplayThread& self, const Op& op, const void* block, uint64_t 
   }
 }
 
+// mallopt and malloc_trim go to whichever allocator defines them (glibc's when the preloaded one does
+// not: harmless, its arenas are empty). The program's brk moves the break by the recorded amount; a
+// recorded brk() stays one brk syscall, a recorded sbrk stays an sbrk (no syscall when it is sbrk(0)).
+void ExecuteProcessOp(ReplayThread& self, const Op& op) {
+  switch (op.kind) {
+    case OpKind::kMallopt:
+      mallopt(static_cast<int>(op.param), static_cast<int>(op.value));
+      ++self.totals.mallopt_calls;
+      break;
+    case OpKind::kMallocTrim: {
+      int released = malloc_trim(static_cast<size_t>(op.param));
+      ++self.totals.malloc_trim_calls;
+      if (engine.options.glibc && released != op.value) ++self.totals.trim_result_mismatches;
+      break;
+    }
+    case OpKind::kSbrk: {
+      CountedAs program(CallOwner::kProgram);
+      bool failed = op.value == 1 ? brk(static_cast<char*>(sbrk(0)) + op.param) != 0
+                                  : sbrk(static_cast<intptr_t>(op.param)) == reinterpret_cast<void*>(-1);
+      ++self.totals.program_brk_calls;
+      if (failed) ++self.totals.failed_program_brk_calls;
+      break;
+    }
+    default: break;
+  }
+}
+
 void Execute(ReplayThread& self, const Op& op, uint64_t ordinal) {
   if (op.kind == OpKind::kSpawn) return Spawn(op.slot);
+  if (IsProcessOp(op.kind)) {
+    ExecuteProcessOp(self, op);
+    ++self.totals.operations;
+    CheckBreak(self, op, ordinal);
+    return;
+  }
   Slot& slot = engine.slots[op.slot];
   if (op.flags & kOpWaits) WaitFor(slot.sequence, op.sequence);
   void* block = nullptr;
@@ -176,7 +225,7 @@ void Execute(ReplayThread& self, const Op& op, uint64_t ordinal) {
       slot.block = nullptr;
       slot.size = 0;
       break;
-    case OpKind::kSpawn: break;
+    default: break;  // spawns and process ops returned above
   }
   ++self.totals.operations;
   if (op.kind != OpKind::kFree) {
@@ -192,7 +241,7 @@ void Execute(ReplayThread& self, const Op& op, uint64_t ordinal) {
     }
   }
   CheckBreak(self, op, ordinal);
-  Publish(slot.sequence, slot.sequence.load(std::memory_order_relaxed) + 1);
+  if (!SingleThreaded()) Publish(slot.sequence, slot.sequence.load(std::memory_order_relaxed) + 1);
 }
 
 void RunThread(ReplayThread& self) {
@@ -279,6 +328,7 @@ void RunReplay(ReplayTotals* totals) {
   RunThread(engine.threads[0]);
   for (uint32_t t = 1; t < engine.thread_count; ++t) {
     WaitFor(engine.threads[t].started, 1);
+    CountedAs replayer(CallOwner::kReplayer);  // a full stack cache unmaps the stack here
     pthread_join(engine.threads[t].handle, nullptr);
   }
   *totals = ReplayTotals{};
@@ -291,6 +341,11 @@ void RunReplay(ReplayTotals* totals) {
     totals->mmapped_allocations += own.mmapped_allocations;
     totals->verdict_mismatches += own.verdict_mismatches;
     totals->brk_mismatches += own.brk_mismatches;
+    totals->mallopt_calls += own.mallopt_calls;
+    totals->malloc_trim_calls += own.malloc_trim_calls;
+    totals->trim_result_mismatches += own.trim_result_mismatches;
+    totals->program_brk_calls += own.program_brk_calls;
+    totals->failed_program_brk_calls += own.failed_program_brk_calls;
   }
   totals->first_verdict_mismatch = engine.threads[0].totals.first_verdict_mismatch;
   totals->first_brk_mismatch = engine.threads[0].totals.first_brk_mismatch;

@@ -18,23 +18,13 @@ using analyzer::Seconds;
 
 // The derived numbers both outputs show; nullopt where the allocator cannot tell.
 struct Row {
-  std::optional<int64_t> mmap_calls, munmap_calls, mmapped_allocations, heap_allocations, verdict_mismatches;
+  std::optional<int64_t> mmapped_allocations, heap_allocations, verdict_mismatches;
   int64_t verdict_differences = 0, brk_differences = 0;
-  const char* syscall_source = "kernel";
+  std::optional<double> fragmentation;
 };
 
 Row Derive(const ReplayMeasurement& m) {
   Row row;
-  if (m.Get("mmap_calls") >= 0) {
-    row.mmap_calls = m.Get("mmap_calls");
-    row.munmap_calls = m.Get("munmap_calls");
-  } else if (m.glibc()) {
-    // No kernel counters: each mmapped chunk is one mmap of glibc's (arena heaps are not counted).
-    row.mmap_calls = m.Get("mmapped_allocations");
-    row.syscall_source = "chunk headers";
-  } else {
-    row.syscall_source = "unavailable";
-  }
   if (m.glibc()) {
     row.mmapped_allocations = m.Get("mmapped_allocations");
     row.heap_allocations = m.Get("heap_allocations");
@@ -42,7 +32,19 @@ Row Derive(const ReplayMeasurement& m) {
     row.brk_differences = m.Get("brk_mismatches");
     row.verdict_mismatches = row.verdict_differences + row.brk_differences;
   }
+  // What the replay's memory grew by per byte the program held at its peak: 1.0 when every byte of
+  // RSS held live data; the two peaks need not coincide, so it is an upper bound of waste.
+  int64_t growth = m.Get("peak_rss_bytes") - m.Get("start_rss_bytes");
+  if (m.Get("peak_live_bytes") > 0 && m.Get("start_rss_bytes") >= 0 && growth > 0) {
+    row.fragmentation = static_cast<double>(growth) / static_cast<double>(m.Get("peak_live_bytes"));
+  }
   return row;
+}
+
+// A syscall count, or nullopt when the replay could not count (the kernel refused the seccomp filter).
+std::optional<int64_t> Count(const ReplayMeasurement& m, const char* key) {
+  int64_t value = m.Get(key);
+  return value >= 0 ? std::optional<int64_t>(value) : std::nullopt;
 }
 
 std::string Optional(const std::optional<int64_t>& value) { return value ? std::to_string(*value) : "-"; }
@@ -50,6 +52,11 @@ std::string Optional(const std::optional<int64_t>& value) { return value ? std::
 void Field(JsonWriter& json, const char* key, const std::optional<int64_t>& value) {
   value ? json.Field(key, *value) : json.Null(key);
 }
+
+constexpr const char* kSyscallKeys[] = {
+    "mmap_calls",           "munmap_calls",        "mremap_calls",          "brk_calls",
+    "program_brk_syscalls", "replayer_mmap_calls", "replayer_munmap_calls", "replayer_mremap_calls",
+    "replayer_brk_calls"};
 
 void PrintObject(JsonWriter& json, const CompileStats& stats, const ReplayMeasurement& m) {
   Row row = Derive(m);
@@ -59,20 +66,28 @@ void PrintObject(JsonWriter& json, const CompileStats& stats, const ReplayMeasur
       .Field("operations", m.Get("operations"))
       .Field("threads", m.Get("threads"))
       .Field("wall_ns", m.Get("wall_ns"))
+      .Field("cpu_ns", m.Get("cpu_ns"))
       .Field("original_wall_ns", stats.last_call_ns - stats.first_call_ns)
       .Field("peak_rss_bytes", m.Get("peak_rss_bytes"))
+      .Field("start_rss_bytes", m.Get("start_rss_bytes"))
       .Field("peak_live_bytes", m.Get("peak_live_bytes"));
-  Field(json, "mmap_calls", row.mmap_calls);
-  Field(json, "munmap_calls", row.munmap_calls);
-  json.Field("syscall_counts", row.syscall_source).Field("brk_moves", m.Get("brk_moves"));
+  row.fragmentation ? json.Field("fragmentation", *row.fragmentation) : json.Null("fragmentation");
+  for (const char* key : kSyscallKeys) Field(json, key, Count(m, key));
+  json.Field("syscall_counts", Count(m, "mmap_calls") ? "seccomp" : "unavailable")
+      .Field("brk_moves", m.Get("brk_moves"));
   Field(json, "heap_allocations", row.heap_allocations);
   Field(json, "mmapped_allocations", row.mmapped_allocations);
   Field(json, "verdict_mismatches", row.verdict_mismatches);
   if (m.glibc()) {
     json.Field("verdict_differences", row.verdict_differences)
-        .Field("brk_move_differences", row.brk_differences);
+        .Field("brk_move_differences", row.brk_differences)
+        .Field("trim_result_differences", m.Get("trim_result_mismatches"));
   }
-  json.Field("failed_allocations", m.Get("failed_allocations"))
+  json.Field("mallopt_calls", m.Get("mallopt_calls"))
+      .Field("malloc_trim_calls", m.Get("malloc_trim_calls"))
+      .Field("program_brk_calls", m.Get("program_brk_calls"))
+      .Field("failed_program_brk_calls", m.Get("failed_program_brk_calls"))
+      .Field("failed_allocations", m.Get("failed_allocations"))
       .Field("unknown_releases", stats.unknown_releases)
       .Field("unreplayed_brk_moves", stats.unreplayed_brk_moves)
       .Field("prefill_bytes", stats.prefill_bytes)
@@ -104,25 +119,39 @@ void PrintReplayText(std::FILE* out, const analyzer::TraceInfo& info, const Comp
                "(replayed as malloc), {} break moves of calls not replayed\n",
                stats.unknown_releases, stats.approximated_reallocs, stats.unreplayed_brk_moves);
   }
+  if (stats.mallopt_calls || stats.malloc_trim_calls || stats.program_brk_calls) {
+    fmt::print(out, "replayed in order: {} mallopt, {} malloc_trim, {} brk/sbrk calls of the program's own\n",
+               stats.mallopt_calls, stats.malloc_trim_calls, stats.program_brk_calls);
+  }
   std::vector<std::pair<std::string, std::vector<std::string>>> rows = {{"", {}},
                                                                         {"wall time (s)", {}},
+                                                                        {"CPU time (s)", {}},
                                                                         {"peak RSS", {}},
                                                                         {"peak live", {}},
+                                                                        {"RSS growth / live", {}},
                                                                         {"mmap calls", {}},
                                                                         {"munmap calls", {}},
+                                                                        {"mremap calls", {}},
+                                                                        {"brk calls", {}},
                                                                         {"brk moves", {}},
                                                                         {"heap allocations", {}},
                                                                         {"mmapped allocations", {}},
                                                                         {"verdict mismatches", {}},
                                                                         {"  of which break moves", {}}};
+  bool counted = true;
   for (const ReplayMeasurement& m : runs) {
     Row row = Derive(m);
+    counted = counted && Count(m, "mmap_calls").has_value();
     std::vector<std::string> cells = {m.allocator.name,
                                       Seconds(static_cast<uint64_t>(m.Get("wall_ns"))),
+                                      Seconds(static_cast<uint64_t>(m.Get("cpu_ns"))),
                                       HumanBytes(static_cast<uint64_t>(m.Get("peak_rss_bytes"))),
                                       HumanBytes(static_cast<uint64_t>(m.Get("peak_live_bytes"))),
-                                      Optional(row.mmap_calls),
-                                      Optional(row.munmap_calls),
+                                      row.fragmentation ? fmt::format("{:.2f}", *row.fragmentation) : "-",
+                                      Optional(Count(m, "mmap_calls")),
+                                      Optional(Count(m, "munmap_calls")),
+                                      Optional(Count(m, "mremap_calls")),
+                                      Optional(Count(m, "brk_calls")),
                                       std::to_string(m.Get("brk_moves")),
                                       Optional(row.heap_allocations),
                                       Optional(row.mmapped_allocations),
@@ -135,11 +164,10 @@ void PrintReplayText(std::FILE* out, const analyzer::TraceInfo& info, const Comp
     for (const std::string& cell : cells) fmt::print(out, " {:>14}", cell);
     fmt::print(out, "\n");
   }
-  if (!runs.empty() && Derive(runs.front()).syscall_source != std::string("kernel")) {
-    fmt::print(out,
-               "(mmap/munmap: kernel syscall counters unavailable (needs tracefs and perf rights); "
-               "glibc's from chunk headers)\n");
-  }
+  fmt::print(out, "{}",
+             counted ? "(system calls: the allocator's own, counted in the replay process by a seccomp trap; "
+                       "RSS growth: peak RSS minus RSS before the replay)\n"
+                     : "(system calls: not counted, the kernel refused the replay's seccomp filter)\n");
 }
 
 }  // namespace memtrace::replay

@@ -1,82 +1,132 @@
 #include "analyzer/replay/syscall_counters.h"
 
-#include <fcntl.h>
-#include <linux/perf_event.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
+
+#include <atomic>
+
+// The one instruction allowed to make the trapped syscalls: the handler's forwarder. Arguments as a
+// function call (nr, a1..a6 in rdi, rsi, rdx, rcx, r8, r9, stack), moved to the syscall registers.
+// memtrace_forward_syscall_return is the address after `syscall`, which is what the kernel shows the
+// filter as the instruction pointer.
+extern "C" long memtrace_forward_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+extern "C" char memtrace_forward_syscall_return[];
+__asm__(
+    ".text\n"
+    ".globl memtrace_forward_syscall\n"
+    ".hidden memtrace_forward_syscall\n"
+    ".type memtrace_forward_syscall, @function\n"
+    "memtrace_forward_syscall:\n"
+    "  mov %rdi, %rax\n"
+    "  mov %rsi, %rdi\n"
+    "  mov %rdx, %rsi\n"
+    "  mov %rcx, %rdx\n"
+    "  mov %r8, %r10\n"
+    "  mov %r9, %r8\n"
+    "  mov 8(%rsp), %r9\n"
+    "  syscall\n"
+    ".globl memtrace_forward_syscall_return\n"
+    ".hidden memtrace_forward_syscall_return\n"
+    "memtrace_forward_syscall_return:\n"
+    "  ret\n"
+    ".size memtrace_forward_syscall, . - memtrace_forward_syscall\n");
 
 namespace memtrace::replay {
 
 namespace {
 
-const char* const kTracepoints[] = {"sys_enter_mmap", "sys_enter_munmap", "sys_enter_mremap",
-                                    "sys_enter_brk"};
-const char* const kTracefsRoots[] = {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"};
+constexpr int kSyscalls = static_cast<int>(CountedSyscall::kCount);
+constexpr int kOwners = static_cast<int>(CallOwner::kCount);
+constexpr long kNumbers[kSyscalls] = {SYS_mmap, SYS_munmap, SYS_mremap, SYS_brk};
 
-// The tracepoint's id, or -1 when tracefs is not mounted or has no syscall events.
-long TracepointId(const char* name) {
-  for (const char* root : kTracefsRoots) {
-    char path[256];
-    snprintf(path, sizeof path, "%s/events/syscalls/%s/id", root, name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    char text[32] = {};
-    ssize_t n = read(fd, text, sizeof text - 1);
-    close(fd);
-    if (n > 0) return strtol(text, nullptr, 10);
+// Written from the SIGSYS handler of any thread: lock-free atomics only.
+std::atomic<uint64_t> counts[kOwners][kSyscalls];
+// Local-exec TLS in the executable: safe to read in a signal handler (no lazy allocation).
+thread_local CallOwner current_owner = CallOwner::kAllocator;
+
+int IndexOf(long nr) {
+  for (int i = 0; i < kSyscalls; ++i) {
+    if (kNumbers[i] == nr) return i;
   }
   return -1;
 }
 
-int OpenCounter(long id) {
-  perf_event_attr attr;
-  memset(&attr, 0, sizeof attr);
-  attr.type = PERF_TYPE_TRACEPOINT;
-  attr.size = sizeof attr;
-  attr.config = static_cast<uint64_t>(id);
-  attr.disabled = 1;
-  attr.inherit = 1;  // threads created later count too
-  attr.exclude_kernel = 0;
-  return static_cast<int>(syscall(SYS_perf_event_open, &attr, 0 /* this process */, -1 /* any cpu */, -1, 0));
+// Async-signal-safe: atomics, a TLS read and the forwarded syscall. errno is untouched: the caller's
+// libc wrapper sets it from the result we put in rax, as it would have from the kernel's.
+void OnSigsys(int, siginfo_t* info, void* context) {
+  greg_t* registers = static_cast<ucontext_t*>(context)->uc_mcontext.gregs;
+  int which = IndexOf(info->si_syscall);
+  if (which < 0) {
+    registers[REG_RAX] = -ENOSYS;  // the filter traps nothing else
+    return;
+  }
+  counts[static_cast<int>(current_owner)][which].fetch_add(1, std::memory_order_relaxed);
+  registers[REG_RAX] =
+      memtrace_forward_syscall(info->si_syscall, registers[REG_RDI], registers[REG_RSI], registers[REG_RDX],
+                               registers[REG_R10], registers[REG_R8], registers[REG_R9]);
 }
+
+sock_filter Load(uint32_t offset) { return BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offset); }
+sock_filter JumpIfEqual(uint32_t value, uint8_t if_true, uint8_t if_false) {
+  return BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, value, if_true, if_false);
+}
+sock_filter Return(uint32_t action) { return BPF_STMT(BPF_RET | BPF_K, action); }
 
 }  // namespace
 
-SyscallCounters::SyscallCounters() {
-  for (int& fd : fds_) fd = -1;
-  available_ = true;
-  for (int i = 0; i < static_cast<int>(CountedSyscall::kCount); ++i) {
-    long id = TracepointId(kTracepoints[i]);
-    fds_[i] = id < 0 ? -1 : OpenCounter(id);
-    if (fds_[i] < 0) available_ = false;
+bool StartSyscallCounting(const char** error) {
+  struct sigaction action = {};
+  action.sa_sigaction = OnSigsys;
+  action.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  if (sigaction(SIGSYS, &action, nullptr) != 0) {
+    *error = "cannot install the SIGSYS handler";
+    return false;
   }
-}
-
-SyscallCounters::~SyscallCounters() {
-  for (int fd : fds_) {
-    if (fd >= 0) close(fd);
+  uint64_t allowed = reinterpret_cast<uint64_t>(memtrace_forward_syscall_return);
+  constexpr uint32_t kIpLow = offsetof(seccomp_data, instruction_pointer);
+  constexpr uint32_t kIpHigh = kIpLow + 4;
+  // Jump offsets count instructions after the jump.
+  sock_filter program[] = {
+      /* 0 */ Load(offsetof(seccomp_data, arch)),
+      /* 1 */ JumpIfEqual(AUDIT_ARCH_X86_64, 0, 10),  // other ABIs: allow
+      /* 2 */ Load(offsetof(seccomp_data, nr)),
+      /* 3 */ JumpIfEqual(SYS_mmap, 4, 0),
+      /* 4 */ JumpIfEqual(SYS_munmap, 3, 0),
+      /* 5 */ JumpIfEqual(SYS_mremap, 2, 0),
+      /* 6 */ JumpIfEqual(SYS_brk, 1, 0),
+      /* 7 */ Return(SECCOMP_RET_ALLOW),
+      /* 8 */ Load(kIpHigh),
+      /* 9 */ JumpIfEqual(static_cast<uint32_t>(allowed >> 32), 0, 4),
+      /* 10 */ Load(kIpLow),
+      /* 11 */ JumpIfEqual(static_cast<uint32_t>(allowed), 1, 2),
+      /* 12 */ Return(SECCOMP_RET_ALLOW),
+      /* 13 */ Return(SECCOMP_RET_ALLOW),
+      /* 14 */ Return(SECCOMP_RET_TRAP),
+  };
+  sock_fprog filter = {static_cast<unsigned short>(sizeof program / sizeof program[0]), program};
+  // Unprivileged filters require no_new_privs; the replayer never executes anything, so it costs nothing.
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &filter) != 0) {
+    *error = "the kernel refused a seccomp filter";
+    return false;
   }
+  return true;
 }
 
-void SyscallCounters::Start() {
-  if (!available_) return;
-  for (int fd : fds_) ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+uint64_t SyscallCount(CountedSyscall which, CallOwner owner) {
+  return counts[static_cast<int>(owner)][static_cast<int>(which)].load(std::memory_order_relaxed);
 }
 
-void SyscallCounters::Stop() {
-  if (!available_) return;
-  for (int fd : fds_) ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
-}
-
-uint64_t SyscallCounters::Read(CountedSyscall which) const {
-  int fd = fds_[static_cast<int>(which)];
-  uint64_t value = 0;
-  if (!available_ || fd < 0 || read(fd, &value, sizeof value) != sizeof value) return 0;
-  return value;
-}
+CountedAs::CountedAs(CallOwner owner) { current_owner = owner; }
+CountedAs::~CountedAs() { current_owner = CallOwner::kAllocator; }
 
 }  // namespace memtrace::replay

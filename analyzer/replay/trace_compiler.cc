@@ -168,9 +168,48 @@ void TraceCompiler::Apply(const format::Event& e) {
     } else if (e.flags & format::kFlagBrkMoved) {
       ++stats_.unreplayed_brk_moves;  // a failed allocation
     }
+  } else if (e.kind == RecordKind::kMallopt || e.kind == RecordKind::kMallocTrim ||
+             e.kind == RecordKind::kBrk || e.kind == RecordKind::kSbrk) {
+    ProcessCall(e, thread);
   } else if (e.flags & format::kFlagBrkMoved) {
-    ++stats_.unreplayed_brk_moves;  // the program's own brk/sbrk/mmap, mallopt, malloc_trim
+    ++stats_.unreplayed_brk_moves;  // the program's own mmap/munmap/mremap (not the allocator's)
   }
+}
+
+// mallopt and malloc_trim change what glibc does next, so they run at their place in the order. The
+// program's brk/sbrk run as sbrk of the break move they made: the absolute break differs from run to
+// run (ASLR), the move is what glibc's main heap sees (a foreign sbrk makes its heap non-contiguous).
+void TraceCompiler::ProcessCall(const format::Event& e, uint32_t thread) {
+  Op op;
+  int64_t moved = (e.flags & format::kFlagBrkMoved) ? static_cast<int64_t>(e.brk_after - e.brk_before) : 0;
+  switch (e.kind) {
+    case RecordKind::kMallopt:
+      op.kind = OpKind::kMallopt;
+      op.param = e.param;
+      op.value = e.value;
+      ++stats_.mallopt_calls;
+      break;
+    case RecordKind::kMallocTrim:
+      op.kind = OpKind::kMallocTrim;
+      op.param = e.param;
+      op.value = e.result;
+      ++stats_.malloc_trim_calls;
+      break;
+    default:
+      op.kind = OpKind::kSbrk;
+      op.param = moved;
+      op.value = e.kind == RecordKind::kBrk ? 1 : 0;
+      ++stats_.program_brk_calls;
+      break;
+  }
+  if (e.flags & format::kFlagBrkMoved) {
+    op.flags |= kOpBrkMoved;
+    op.brk_delta = moved;
+  }
+  Emit(thread, op);
+  ++stats_.operations;
+  if (!stats_.first_call_ns) stats_.first_call_ns = e.timestamp;
+  stats_.last_call_ns = e.timestamp;
 }
 
 void TraceCompiler::Release(const format::Event& e, uint32_t thread) {

@@ -21,7 +21,10 @@ struct CompileStats {
   uint64_t unknown_releases = 0;       // releases of blocks allocated before tracing began: not replayed
   uint64_t approximated_reallocs = 0;  // realloc of an unknown block, replayed as malloc
   uint64_t unreplayed_brk_moves = 0;   // break moves caused by calls the replay does not make
-  uint64_t first_call_ns = 0;          // timestamps of the first and last replayed call
+  uint64_t mallopt_calls = 0;          // replayed in order, like the two below
+  uint64_t malloc_trim_calls = 0;
+  uint64_t program_brk_calls = 0;  // the program's own brk/sbrk, replayed as sbrk of the recorded move
+  uint64_t first_call_ns = 0;      // timestamps of the first and last replayed call
   uint64_t last_call_ns = 0;
   uint32_t threads = 0;
   uint64_t slots = 0;
@@ -62,6 +65,7 @@ class TraceCompiler : public analyzer::EventConsumer {
   void Release(const format::Event& event, uint32_t thread);
   void Allocate(const format::Event& event, uint32_t thread);
   void Reallocate(const format::Event& event, uint32_t thread);
+  void ProcessCall(const format::Event& event, uint32_t thread);
   void FlushBlock(uint32_t thread);
   void NotePrefill(const format::Event& event);
 

@@ -15,16 +15,28 @@ requests and the starting heap, and the replay reproduces both:
 - the replayer itself never calls malloc and links no libstdc++ (whose start-up pool is 71 KiB of heap).
 """
 
+import collections
 import json
 import os
+import re
 import struct
+import subprocess
 import sys
 import unittest
 
-from memtrace_e2e import (E2ETestCase, memtrace, program, run_traced, summary)
+from memtrace_e2e import (MEMTRACE, TIMEOUT, E2ETestCase, memtrace, program, run_traced, summary)
 
 JSON_KEYS = {"allocator", "operations", "threads", "wall_ns", "peak_rss_bytes", "peak_live_bytes", "mmap_calls",
-             "brk_moves", "mmapped_allocations", "verdict_mismatches"}
+             "munmap_calls", "mremap_calls", "brk_calls", "brk_moves", "mmapped_allocations", "verdict_mismatches",
+             "fragmentation", "mallopt_calls", "malloc_trim_calls", "program_brk_calls"}
+ALLOCATOR_LIBRARIES = {"jemalloc": "libjemalloc.so.2", "tcmalloc": "libtcmalloc_minimal.so.4",
+                       "mimalloc": "libmimalloc.so.2"}
+MEMORY_SYSCALLS = ("mmap", "munmap", "mremap", "brk")
+
+
+def installed_allocators():
+    return ["glibc"] + [n for n, lib in ALLOCATOR_LIBRARIES.items()
+                        if os.path.exists(f"/usr/lib/x86_64-linux-gnu/{lib}")]
 
 PYTHON_WORKLOAD = """
 import json
@@ -158,10 +170,8 @@ class AllocatorsTest(E2ETestCase):
                     self.assertIsNone(row["verdict_mismatches"])
                     self.assertIsNone(row["mmapped_allocations"])
                     self.assertIn(row["allocator"], row["library"])
-        libraries = {"jemalloc": "libjemalloc.so.2", "tcmalloc": "libtcmalloc_minimal.so.4",
-                     "mimalloc": "libmimalloc.so.2"}
-        installed = [n for n, lib in libraries.items() if os.path.exists(f"/usr/lib/x86_64-linux-gnu/{lib}")]
-        self.assertEqual(names, ["glibc"] + installed)
+                self.assertIsNotNone(row["mmap_calls"])
+        self.assertEqual(names, installed_allocators())
 
     def test_text_table_has_a_column_per_allocator(self):
         proc = memtrace("replay", self.trace, "--allocator", "all")
@@ -189,6 +199,128 @@ class AllocatorsTest(E2ETestCase):
         untouched = replay(self.trace, "--no-touch")
         self.assertEqual(touched["operations"], untouched["operations"])
         self.assertLessEqual(untouched["peak_rss_bytes"], touched["peak_rss_bytes"])
+
+
+class ProcessCallsTest(E2ETestCase):
+    """mallopt, malloc_trim and the program's own brk/sbrk are replayed in their recorded order."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = cls.class_workdir()
+        cls.tuning = run_traced([program("malloc_tuning")], cls.dir)
+        assert cls.tuning.returncode == 0 and cls.tuning.trace, cls.tuning.stderr
+        cls.recorded = summary(cls.tuning.trace)
+
+    def test_the_run_retuned_malloc_and_trimmed(self):
+        # mallopt returns 1 on success; brk 0; malloc_trim 1 when it gave memory back.
+        words = self.tuning.stdout.decode().split()
+        self.assertEqual(words[:8], ["mallopt", "1", "1", "1", "brk", "0", "trim", "1"], words)
+        self.assertLess(int(words[9]), 0, "malloc_trim did not move the break down")
+
+    def test_glibc_replay_reproduces_verdicts_break_moves_and_trims(self):
+        r = replay(self.tuning.trace)
+        self.assertEqual(r["verdict_differences"], 0, r)
+        self.assertEqual(r["brk_move_differences"], 0, r)
+        self.assertEqual(r["trim_result_differences"], 0, r)
+        self.assertEqual(r["verdict_mismatches"], 0, r)
+        self.assertEqual((r["mallopt_calls"], r["malloc_trim_calls"], r["program_brk_calls"]), (3, 1, 5), r)
+        self.assertEqual(r["failed_program_brk_calls"], 0, r)
+        self.assertEqual(r["unreplayed_brk_moves"], 0, r)
+        # The check can fail: 100 KiB blocks are mmapped only because M_MMAP_THRESHOLD was replayed (the
+        # default threshold is 128 KiB); the few the top chunk could still hold come from the heap.
+        self.assertEqual(r["mmapped_allocations"], self.recorded["allocations"]["mmapped"], r)
+        self.assertGreaterEqual(r["mmapped_allocations"], 10, r)
+        startup = 1 if r["prefill_bytes"] else 0
+        self.assertIn(r["brk_moves"], (self.recorded["brk"]["moves"], self.recorded["brk"]["moves"] - startup), r)
+        # Of the program's 5 calls, sbrk(+64 KiB) and brk() are syscalls; sbrk(0) x3 reads libc's copy.
+        self.assertEqual(r["program_brk_syscalls"], 2, r)
+
+    def test_other_allocators_take_the_calls_harmlessly(self):
+        proc = memtrace("replay", self.tuning.trace, "--allocator", "all", "--json")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        for row in json.loads(proc.stdout):
+            with self.subTest(allocator=row["allocator"]):
+                self.assertEqual((row["mallopt_calls"], row["malloc_trim_calls"], row["program_brk_calls"]),
+                                 (3, 1, 5), row)
+                self.assertEqual(row["failed_allocations"], 0, row)
+                self.assertEqual(row["failed_program_brk_calls"], 0, row)
+
+
+def strace_replay(trace, allocator, workdir):
+    """`memtrace replay` under `strace -f`, and the kernel's account of the replay process's memory syscalls.
+
+    The window is the replayer's seccomp() call (counting starts) to its write of the result line. In it
+    strace shows each counted call twice, the trapped attempt then a SIGSYS then the forwarded call, so
+    the calls the kernel carried out are the call lines less the SIGSYS lines."""
+    log = os.path.join(workdir, f"strace-{allocator}.log")
+    command = ["strace", "-f", "-qq", "-o", log, "-e", "trace=mmap,munmap,mremap,brk,seccomp,write",
+               "-e", "signal=SIGSYS", str(MEMTRACE), "replay", trace, "--allocator", allocator, "--json"]
+    proc = subprocess.run(command, capture_output=True, timeout=TIMEOUT * 3)
+    if proc.returncode != 0:
+        raise AssertionError(f"{command} exited {proc.returncode}: {proc.stderr[-2000:]!r}")
+    call = re.compile(r"^\d+\s+(mmap|munmap|mremap|brk)\(")
+    trap = re.compile(r"^\d+\s+--- SIGSYS \{.*si_syscall=__NR_(\w+)")
+    calls, traps, inside, windows = collections.Counter(), collections.Counter(), False, 0
+    with open(log) as f:
+        for line in f:
+            if re.match(r"^\d+\s+seccomp\(SECCOMP_SET_MODE_FILTER", line):
+                inside, windows = True, windows + 1
+            elif inside and re.match(r'^\d+\s+write\(1, "operations=', line):
+                inside = False
+            elif inside and (m := call.match(line)):
+                calls[m.group(1)] += 1
+            elif inside and (m := trap.match(line)):
+                traps[m.group(1)] += 1
+    assert windows == 1, f"{windows} counting windows in {log}"
+    carried_out = {name: calls[name] - traps[name] for name in MEMORY_SYSCALLS}
+    return json.loads(proc.stdout), carried_out, {name: traps[name] for name in MEMORY_SYSCALLS}
+
+
+class SyscallCountsTest(E2ETestCase):
+    """The replay's mmap/munmap/mremap/brk counts, per allocator, against strace -f of the same replay."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = cls.class_workdir()
+        cls.traces = {}
+        for name, argv in {"tuning": [program("malloc_tuning")],
+                           "map": [program("replay_map"), "3000"],
+                           "threads": [program("threads_cross_free"), "3000"]}.items():
+            run = run_traced(argv, cls.dir)
+            assert run.returncode == 0 and run.trace, run.stderr
+            cls.traces[name] = run.trace
+
+    def test_counts_equal_strace_for_every_allocator(self):
+        for allocator in installed_allocators():
+            for name, trace in self.traces.items():
+                with self.subTest(allocator=allocator, trace=name):
+                    r, kernel, trapped = strace_replay(trace, allocator, self.dir)
+                    self.assertEqual(r["syscall_counts"], "seccomp", r)
+                    # Every memory syscall of the window went through the trap: none escaped the count.
+                    self.assertEqual(trapped, kernel)
+                    ours = {"mmap": r["mmap_calls"] + r["replayer_mmap_calls"],
+                            "munmap": r["munmap_calls"] + r["replayer_munmap_calls"],
+                            "mremap": r["mremap_calls"] + r["replayer_mremap_calls"],
+                            "brk": r["brk_calls"] + r["replayer_brk_calls"] + r["program_brk_syscalls"]}
+                    self.assertEqual(ours, kernel, r)
+                    if name == "threads":
+                        # Each replay thread's stack is the replayer's mapping, not the allocator's.
+                        self.assertGreaterEqual(r["replayer_mmap_calls"], r["threads"] - 1, r)
+                    if allocator == "glibc" and name == "map":
+                        # glibc in one thread (no arena heaps): each mmap is an mmapped chunk (a chunk
+                        # realloc'd within its mapping is an mremap, or no call when its pages suffice).
+                        self.assertGreater(r["mmap_calls"], 0, r)
+                        self.assertLessEqual(r["mmap_calls"], r["mmapped_allocations"], r)
+
+    def test_text_table_shows_the_counts(self):
+        proc = memtrace("replay", self.traces["map"], "--allocator", "all")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        rows = {line[:22].strip(): line[22:].split() for line in proc.stdout.decode().splitlines()}
+        for label in ("mmap calls", "munmap calls", "mremap calls", "brk calls", "RSS growth / live"):
+            with self.subTest(row=label):
+                self.assertIn(label, rows, proc.stdout)
+                self.assertEqual(len(rows[label]), len(installed_allocators()), rows[label])
+                self.assertNotIn("-", rows[label])
 
 
 # FileHeader (format/trace_layout.h): version u16 at 8, machine u16 at 10.
