@@ -167,6 +167,23 @@ class FatalSignalTest(E2ETestCase):
                 self.assertEndedBySignal(traced.trace, signal.SIGTERM)
                 self.assertEqual(self.known_classes(traced.trace), KNOWN_BLOCKS)
 
+    def test_sigsegv_in_a_second_thread_while_main_allocates(self):
+        plain, traced = self.both("thread_segv")
+        self.assertEqual(os.WTERMSIG(plain.status), signal.SIGSEGV)
+        self.assertEndedBySignal(traced.trace, signal.SIGSEGV)
+        self.assertGreaterEqual(summary(traced.trace)["trace"]["threads"], 2)
+        self.assertEqual(self.known_classes(traced.trace), KNOWN_BLOCKS)
+
+    def test_sigsegv_in_a_fork_child(self):
+        plain, traced = self.both("fork_segv")
+        self.assertEqual(plain.describe(), "exit 0")
+        self.assertIn(b"child killed by 11\n", traced.stdout)
+        rundir = os.path.dirname(traced.trace)
+        children = [os.path.join(rundir, n) for n in os.listdir(rundir) if n.startswith("trace.mtr.")]
+        self.assertEqual(len(children), 1, os.listdir(rundir))
+        self.assertEndedBySignal(children[0], signal.SIGSEGV)
+        self.assertEqual(summary(traced.trace)["trace"]["end"], "exit")
+
     def test_own_segv_handler_recovers_and_continues(self):
         plain, traced = self.both("recover")
         self.assertEqual(plain.describe(), "exit 0")

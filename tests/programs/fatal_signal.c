@@ -8,16 +8,20 @@
 //   fpe         an integer division by zero (SIGFPE)
 //   ill         __builtin_trap() (SIGILL)
 //   term_loop   prints "looping", then allocates and frees in a loop until a signal from outside
+//   thread_segv a second thread writes through a null pointer while the main thread allocates
+//   fork_segv   a fork child writes through a null pointer; the parent prints how it ended, exits 0
 //   recover     its own SIGSEGV handler siglongjmps out of three null writes; exits 0
 //   ign_query   SIGINT set to SIG_IGN, then queried and raised (ignored); exits 0
 //   dispositions  prints every signal's disposition as sigaction and signal() report it, sets SIGTERM
 //               to SIG_DFL with flags and a mask, queries it back, raises SIGTERM
 #define _GNU_SOURCE  // sigset
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
@@ -84,6 +88,14 @@ static void describe(int signo, const struct sigaction* action) {
 
 static void noop(int signo) { (void)signo; }
 
+static void* crash_later(void* arg) {
+  (void)arg;
+  for (int i = 0; i < 1000; ++i) free(malloc(300));
+  volatile int* volatile null = NULL;
+  *null = 1;
+  return NULL;
+}
+
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "segv";
   leave_known_blocks();
@@ -107,6 +119,28 @@ int main(int argc, char** argv) {
       p[0] = 1;
       free(p);
     }
+  } else if (strcmp(mode, "thread_segv") == 0) {
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, crash_later, NULL) != 0) return 2;
+    for (unsigned long n = 0;; ++n) {
+      char* volatile p = malloc(16 + n % 4000);
+      p[0] = 1;
+      free(p);
+    }
+  } else if (strcmp(mode, "fork_segv") == 0) {
+    pid_t child = fork();
+    if (child == 0) {
+      free(malloc(4444));
+      volatile int* volatile null = NULL;
+      *null = 1;
+      _exit(7);
+    }
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child) return 2;
+    char line[64];
+    snprintf(line, sizeof line, "child killed by %d\n", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    say(line);
+    return 0;
   } else if (strcmp(mode, "recover") == 0) {
     struct sigaction action;
     memset(&action, 0, sizeof action);
