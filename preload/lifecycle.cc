@@ -182,6 +182,8 @@ void AfterForkInChild() {
 void EmitEnd(format::EndReason reason, int status) {
   HookScope scope;
   if (!scope.active()) return;
+  // A vfork child (_exit after a failed exec) shares our memory but is not the traced process.
+  if (static_cast<uint32_t>(syscall(SYS_getpid)) != TracedPid()) return;
   switch (ClaimEnd(/*fatal_signal=*/false)) {
     case EndClaim::kClaimed: break;
     case EndClaim::kSignalElsewhere:

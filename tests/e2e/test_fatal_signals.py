@@ -184,6 +184,14 @@ class FatalSignalTest(E2ETestCase):
         self.assertEndedBySignal(children[0], signal.SIGSEGV)
         self.assertEqual(summary(traced.trace)["trace"]["end"], "exit")
 
+    def test_vfork_child_exit_is_not_the_parents_end(self):
+        # The vfork child shares the parent's memory (and so memtrace's state) until it execs or exits.
+        plain, traced = self.both("vfork_fail")
+        self.assertIn(b"child exited 127\n", traced.stdout)
+        t = summary(traced.trace)["trace"]
+        self.assertEqual((t["end"], t["exit_status"]), ("exit", 0), t)
+        self.assertEqual(self.known_classes(traced.trace), KNOWN_BLOCKS)
+
     def test_own_segv_handler_recovers_and_continues(self):
         plain, traced = self.both("recover")
         self.assertEqual(plain.describe(), "exit 0")

@@ -10,6 +10,7 @@
 //   term_loop   prints "looping", then allocates and frees in a loop until a signal from outside
 //   thread_segv a second thread writes through a null pointer while the main thread allocates
 //   fork_segv   a fork child writes through a null pointer; the parent prints how it ended, exits 0
+//   vfork_fail  a vfork child whose exec fails calls _exit(127); the parent prints it, exits 0
 //   recover     its own SIGSEGV handler siglongjmps out of three null writes; exits 0
 //   ign_query   SIGINT set to SIG_IGN, then queried and raised (ignored); exits 0
 //   dispositions  prints every signal's disposition as sigaction and signal() report it, sets SIGTERM
@@ -139,6 +140,18 @@ int main(int argc, char** argv) {
     if (child < 0 || waitpid(child, &status, 0) != child) return 2;
     char line[64];
     snprintf(line, sizeof line, "child killed by %d\n", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    say(line);
+    return 0;
+  } else if (strcmp(mode, "vfork_fail") == 0) {
+    pid_t child = vfork();
+    if (child == 0) {
+      execl("/nonexistent/program", "program", (char*)NULL);
+      _exit(127);
+    }
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child) return 2;
+    char line[64];
+    snprintf(line, sizeof line, "child exited %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     say(line);
     return 0;
   } else if (strcmp(mode, "recover") == 0) {
