@@ -128,9 +128,11 @@ struct sigaction OurAction() {
 void ReplaceDefault(int signo) {
   struct sigaction ours = OurAction();
   struct sigaction program_default;
-  if (NextSigaction(signo, &ours, &program_default) == 0 && !IsOurs(program_default) &&
-      program_default.sa_handler == SIG_DFL) {
+  if (NextSigaction(signo, &ours, &program_default) != 0 || IsOurs(program_default)) return;
+  if (program_default.sa_handler == SIG_DFL) {
     reported_default[signo] = program_default;
+  } else {
+    NextSigaction(signo, &program_default, nullptr);  // another thread set an action meanwhile: keep it
   }
 }
 
