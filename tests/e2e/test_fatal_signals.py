@@ -184,6 +184,13 @@ class FatalSignalTest(E2ETestCase):
         self.assertEndedBySignal(children[0], signal.SIGSEGV)
         self.assertEqual(summary(traced.trace)["trace"]["end"], "exit")
 
+    def test_exec_then_sigterm(self):
+        # exec resets handlers to SIG_DFL; the new image (traced too) installs memtrace's again.
+        plain, traced = self.both("exec_term")
+        self.assertEqual(os.WTERMSIG(plain.status), signal.SIGTERM)
+        self.assertEqual(summary(traced.trace)["trace"]["end"], "exec")
+        self.assertEndedBySignal(traced.trace + ".1", signal.SIGTERM)
+
     def test_vfork_child_exit_is_not_the_parents_end(self):
         # The vfork child shares the parent's memory (and so memtrace's state) until it execs or exits.
         plain, traced = self.both("vfork_fail")

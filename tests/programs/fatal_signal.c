@@ -11,6 +11,7 @@
 //   thread_segv a second thread writes through a null pointer while the main thread allocates
 //   fork_segv   a fork child writes through a null pointer; the parent prints how it ended, exits 0
 //   vfork_fail  a vfork child whose exec fails calls _exit(127); the parent prints it, exits 0
+//   exec_term   execs /bin/sh -c 'kill -TERM $$': the new image dies by SIGTERM
 //   recover     its own SIGSEGV handler siglongjmps out of three null writes; exits 0
 //   ign_query   SIGINT set to SIG_IGN, then queried and raised (ignored); exits 0
 //   dispositions  prints every signal's disposition as sigaction and signal() report it, sets SIGTERM
@@ -154,6 +155,9 @@ int main(int argc, char** argv) {
     snprintf(line, sizeof line, "child exited %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     say(line);
     return 0;
+  } else if (strcmp(mode, "exec_term") == 0) {
+    execl("/bin/sh", "sh", "-c", "kill -TERM $$", (char*)NULL);
+    return 2;
   } else if (strcmp(mode, "recover") == 0) {
     struct sigaction action;
     memset(&action, 0, sizeof action);
