@@ -69,7 +69,11 @@ LeakAnalysis AnalyzeLeaks(const HeapState& heap, const LeakClasses& classes) {
 void PrintLeaksText(std::FILE* out, const TraceInfo& info, const LeakAnalysis& leaks,
                     const LeakClasses& classes, const LeakPrintOptions& options, const StackStore& stacks,
                     Symbolizer& symbolizer) {
-  if (!info.complete()) {
+  if (!info.complete() && classes.scanned()) {
+    // A fatal signal the preload caught: it scanned before the process died.
+    fmt::print(out, "note: the process was {}; its blocks were classified by the scan it ran then\n\n",
+               info.EndDescription());
+  } else if (!info.complete()) {
     fmt::print(out, "note: the trace is incomplete ({}); blocks live at its end are listed unclassified\n\n",
                info.EndDescription());
   } else if (!classes.scanned()) {

@@ -29,23 +29,26 @@ using format::LeakClass;
 // For every address the latest record decides: an allocation makes it live, a release dead. Taking
 // the latest by timestamp (allocation winning ties, as in the reader's merge) needs no global order.
 
+// 24 bytes: with millions of blocks this table is most of the scan's memory.
 struct AddressState {
   uint64_t address;  // 0: empty slot
   uint64_t timestamp;
-  uint64_t size;
-  bool live;
-  bool new_array;  // allocated by operator new[] (for valgrind's "newarray" heuristic)
+  uint64_t size : 63;
+  uint64_t live : 1;
 };
+static_assert(sizeof(AddressState) == 24);
 
 using format::kArenaHeapBytes;
 constexpr int kMaxArenaHeaps = 4096;
 
-// Open addressing keyed by address, grown by doubling: its size follows the number of distinct
-// addresses (close to the peak live count, since glibc reuses addresses), not the trace's length.
+// Open addressing keyed by address, grown by doubling at 3/4 full: its size follows the number of
+// distinct addresses (close to the peak live count, since glibc reuses addresses), not the trace's
+// length. Linear probing stays short at that load with this multiplicative hash.
 struct AddressTable {
   AddressState* slots = nullptr;
   uint64_t mask = 0;
   uint64_t used = 0;
+  uint64_t first_slots = 1 << 16;        // the size of the first table (a power of two)
   bool failed = false;                   // out of memory: the scan is abandoned
   uint64_t arena_heaps[kMaxArenaHeaps];  // bases of thread-arena heaps blocks were served from
   int arena_heap_count = 0;
@@ -68,7 +71,7 @@ struct AddressTable {
 
   bool Grow() {
     uint64_t old_slots = slots ? mask + 1 : 0;
-    uint64_t new_slots = old_slots ? old_slots * 2 : (1 << 16);
+    uint64_t new_slots = old_slots ? old_slots * 2 : first_slots;
     auto* grown = static_cast<AddressState*>(MapScratch(new_slots * sizeof(AddressState)));
     if (!grown) return false;
     AddressState* old = slots;
@@ -83,7 +86,7 @@ struct AddressTable {
 
   // The slot for `address`, making room for a new one if needed (null when out of memory).
   AddressState* Slot(uint64_t address) {
-    if ((used + 1) * 2 > mask + 1 || !slots) {
+    if (!slots || (used + 1) * 4 > (mask + 1) * 3) {
       if (!Grow()) return nullptr;
     }
     AddressState& slot = Find(address);
@@ -103,6 +106,17 @@ void ForEachCallRecord(const format::ChunkHeader* chunk, Visit visit) {
          format::DecodeRecord(&cursor, end, deltas, &record, frames) == format::DecodeStatus::kOk) {
     visit(record);
   }
+}
+
+// Allocations minus releases: about the number of blocks live at the end. The table is sized for
+// them from the start, since growing it needs the old and the new table at once (1.5 times the
+// final size), and the scan runs when the program's heap is at its largest.
+void CountLiveBlocks(const format::ChunkHeader* chunk, void* context) {
+  auto& balance = *static_cast<int64_t*>(context);
+  ForEachCallRecord(chunk, [&](const format::Record& r) {
+    if (format::YieldsBlock(r.kind) && r.address) ++balance;
+    if (format::ShapeOf(r.kind) == format::Shape::kRelease) --balance;
+  });
 }
 
 void ReplayChunk(const format::ChunkHeader* chunk, void* context) {
@@ -128,7 +142,6 @@ void ReplayChunk(const format::ChunkHeader* chunk, void* context) {
       format::Shape shape = format::ShapeOf(r.kind);
       bool array = shape == format::Shape::kArrayAlloc || shape == format::Shape::kArrayRealloc;
       state.size = array ? r.count * r.size : r.size;
-      state.new_array = r.kind == format::RecordKind::kNewArray;
     }
   });
 }
@@ -137,14 +150,14 @@ void ReplayChunk(const format::ChunkHeader* chunk, void* context) {
 
 enum State : uint8_t { kUnreached = 0, kReachable, kPossible, kIndirect, kDefinite };
 
+// As big as an AddressState, so the live blocks are compacted in place into the replay's table.
 struct Block {
   uint64_t start;
-  uint64_t size;
+  uint64_t size : 56;
+  uint64_t state : 8;  // a State
   uint64_t indirect_bytes;
-  uint32_t clique;
-  State state;
-  bool new_array;
 };
+static_assert(sizeof(Block) == sizeof(AddressState));
 
 struct Scanner {
   SafeMemory* memory = nullptr;
@@ -235,7 +248,6 @@ struct Scanner {
           Block& target = blocks[index];
           if (target.state != kUnreached) return;
           target.state = kIndirect;
-          target.clique = static_cast<uint32_t>(leader);
           blocks[leader].indirect_bytes += target.size + target.indirect_bytes;
           stack[depth++] = static_cast<uint32_t>(index);
         });
@@ -366,42 +378,53 @@ void ScanRoots(Scanner& scanner, const Exclusions& exclusions) {
 
 }  // namespace
 
-void RunLeakScan(ThreadState& thread) {
+void RunLeakScan(ThreadState& thread, bool checked_reads) {
   const uint64_t started = NowNanoseconds();
   AddressTable table;
+  int64_t balance = 0;
+  ForEachChunk(CountLiveBlocks, &balance);
+  while (table.first_slots * 3 < static_cast<uint64_t>(balance > 0 ? balance : 0) * 4 + 4)
+    table.first_slots *= 2;
   ForEachChunk(ReplayChunk, &table);
   if (table.failed || !table.slots) {
     UnmapScratch(table.slots, table.bytes());
     return;
   }
-  const uint64_t slots = table.mask + 1;
-  const uint64_t table_bytes = table.bytes();
-
   Exclusions exclusions;
   exclusions.arena_heaps = table.arena_heaps;
   exclusions.arena_heap_count = table.arena_heap_count;
   StackTableRange(&exclusions.ranges[0][0], &exclusions.ranges[0][1]);
   exclusions.count = 1;
-  uint64_t live = 0;
-  for (uint64_t i = 0; i < slots; ++i) live += table.slots[i].address && table.slots[i].live;
   SafeMemory memory;
-  if (!PrepareSafeMemory(memory)) {
+  if (!PrepareSafeMemory(memory, checked_reads)) {
     UnmapScratch(memory.window, kWindowBytes + 4096);
-    UnmapScratch(table.slots, table_bytes);
+    UnmapScratch(table.slots, table.bytes());
     return;  // no scan rather than a scan that could crash the program
   }
+  // The live blocks, compacted in place over the table: a Block is as big as an AddressState and
+  // lands at or before the slot it comes from, which is read first. The table's pages past the
+  // blocks go back to the kernel, so the scan's peak memory is the table's.
   Scanner scanner;
   scanner.memory = &memory;
-  uint64_t blocks_bytes = (live + 1) * sizeof(Block);
-  uint64_t stack_bytes = (2 * live + 2) * sizeof(uint32_t);
-  scanner.blocks = static_cast<Block*>(MapScratch(blocks_bytes));
+  auto* blocks = reinterpret_cast<Block*>(table.slots);
+  const uint64_t slots = table.mask + 1;
+  for (uint64_t i = 0; i < slots; ++i) {
+    const AddressState s = table.slots[i];
+    if (!s.address || !s.live) continue;
+    Block& b = blocks[scanner.count++];
+    b.start = s.address;
+    b.size = s.size;
+    b.state = kUnreached;
+    b.indirect_bytes = 0;
+  }
+  const uint64_t table_bytes = table.bytes();
+  const uint64_t blocks_bytes = (scanner.count * sizeof(Block) + 4095) & ~uint64_t{4095};
+  if (blocks_bytes < table_bytes)
+    UnmapScratch(reinterpret_cast<char*>(blocks) + blocks_bytes, table_bytes - blocks_bytes);
+  scanner.blocks = blocks;
+  uint64_t stack_bytes = (2 * scanner.count + 2) * sizeof(uint32_t);
   scanner.stack = static_cast<uint32_t*>(MapScratch(stack_bytes));
-  if (scanner.blocks && scanner.stack) {
-    for (uint64_t i = 0; i < slots; ++i) {
-      const AddressState& s = table.slots[i];
-      if (s.address && s.live)
-        scanner.blocks[scanner.count++] = {s.address, s.size, 0, 0, kUnreached, s.new_array};
-    }
+  if (scanner.stack) {
     std::sort(scanner.blocks, scanner.blocks + scanner.count,
               [](const Block& a, const Block& b) { return a.start < b.start; });
     for (uint64_t i = 0; i < scanner.count; ++i) {
@@ -410,7 +433,6 @@ void RunLeakScan(ThreadState& thread) {
       if (end > scanner.heap_end) scanner.heap_end = end;
     }
     const void* scratch[][2] = {
-        {table.slots, reinterpret_cast<const char*>(table.slots) + table_bytes},
         {scanner.blocks, reinterpret_cast<const char*>(scanner.blocks) + blocks_bytes},
         {scanner.stack, reinterpret_cast<const char*>(scanner.stack) + stack_bytes},
         {memory.window, reinterpret_cast<const char*>(memory.window) + kWindowBytes + 4096},
@@ -444,8 +466,7 @@ void RunLeakScan(ThreadState& thread) {
   summary.size = scanner.root_bytes;
   summary.param = static_cast<int64_t>(summary.timestamp - started);
   Append(thread, summary);
-  UnmapScratch(table.slots, table_bytes);
-  UnmapScratch(scanner.blocks, blocks_bytes);
+  if (blocks_bytes) UnmapScratch(scanner.blocks, blocks_bytes);
   UnmapScratch(scanner.stack, stack_bytes);
   UnmapScratch(memory.window, kWindowBytes + 4096);
 }

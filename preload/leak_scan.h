@@ -17,7 +17,10 @@
 
 namespace memtrace::preload {
 
-// Writes one kLeakClass record per live block and a kLeakScan record with the scan's cost.
-void RunLeakScan(ThreadState& thread);
+// Writes one kLeakClass record per live block and a kLeakScan record with the scan's cost, through
+// `thread`. With `checked_reads`, memory is read only through process_vm_readv even when the process
+// has a single thread (for a scan whose trace may lag the heap: a signal interrupted a hook).
+// Async-signal-safe.
+void RunLeakScan(ThreadState& thread, bool checked_reads);
 
 }  // namespace memtrace::preload

@@ -5,11 +5,13 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "preload/brk_watch.h"
 #include "preload/chunk_inspector.h"
 #include "preload/export.h"
+#include "preload/fatal_signals.h"
 #include "preload/hook_guard.h"
 #include "preload/leak_scan.h"
 #include "preload/process_events.h"
@@ -43,6 +45,17 @@ int MainReturningStatus(int argc, char** argv, char** envp) {
   return status;
 }
 bool leak_scan_enabled = true;  // MEMTRACE_LEAK_SCAN=0 turns the exit-time scan off
+
+// Who writes the process's end records: 0, or the writer's tid << 1, | 1 for a fatal signal.
+std::atomic<uint64_t> end_owner{0};
+
+// The thread writing a signal's end appends through a ThreadState of its own, so it takes a fresh
+// chunk. The signal may have interrupted a hook of that thread mid-append (depth > 0): a record
+// becomes visible only when Append publishes the chunk's committed size, so the interrupted chunk
+// stays readable up to its last whole record, and the reader takes the new chunk (same tid, later in
+// the file) after it. The interrupted call itself is not recorded.
+// Concurrency contract: used only by the thread that claimed the end with a fatal signal.
+ThreadState signal_writer;
 
 void CopyText(char* out, size_t size, const char* text) {
   size_t i = 0;
@@ -152,6 +165,7 @@ void AfterForkInChild() {
   // new generation.
   if (tracer_state.load(std::memory_order_acquire) != TracerState::kReady) return;
   ++thread_state.depth;
+  end_owner.store(0, std::memory_order_relaxed);  // a thread that was ending the parent is not here
   char parent_trace[512];
   CopyText(parent_trace, sizeof parent_trace, TracePath());
   if (format::FileHeader* header = ReopenAfterFork()) {
@@ -168,8 +182,21 @@ void AfterForkInChild() {
 void EmitEnd(format::EndReason reason, int status) {
   HookScope scope;
   if (!scope.active()) return;
+  // A vfork child (_exit after a failed exec) shares our memory but is not the traced process.
+  if (static_cast<uint32_t>(syscall(SYS_getpid)) != TracedPid()) return;
+  switch (ClaimEnd(/*fatal_signal=*/false)) {
+    case EndClaim::kClaimed: break;
+    case EndClaim::kSignalElsewhere:
+      // Another thread is dying from a fatal signal: untraced, that signal would end the process
+      // during this exit too. Let it.
+      for (;;) {
+        timespec nap{1, 0};
+        nanosleep(&nap, nullptr);
+      }
+    default: return;  // another thread's end is already written or being written
+  }
   EmitModules(thread_state);  // libraries loaded since start-up, for symbolizing their stacks
-  if (leak_scan_enabled) RunLeakScan(thread_state);
+  if (leak_scan_enabled) RunLeakScan(thread_state, /*checked_reads=*/false);
   EmitMapsSnapshot(thread_state, format::SnapshotReason::kExit);
   format::Record record;
   record.kind = format::RecordKind::kProcessEnd;
@@ -186,6 +213,32 @@ __attribute__((constructor)) void InitializeEarly() {
 __attribute__((destructor)) void RecordExit() { EmitEnd(format::EndReason::kExit, exit_status); }
 
 }  // namespace
+
+EndClaim ClaimEnd(bool fatal_signal) {
+  uint64_t tid = CurrentTid();
+  uint64_t expected = 0;
+  if (end_owner.compare_exchange_strong(expected, tid << 1 | (fatal_signal ? 1 : 0)))
+    return EndClaim::kClaimed;
+  if (expected >> 1 == tid) return EndClaim::kThisThread;
+  return (expected & 1) ? EndClaim::kSignalElsewhere : EndClaim::kExitElsewhere;
+}
+
+// No EmitModules here: dl_iterate_phdr takes the loader's lock, which the interrupted code may hold
+// (or wait for while holding malloc's); libraries the program dlopened were recorded when it did.
+void WriteSignalEnd(int signo) {
+  int interrupted_depth = thread_state.depth;
+  ++thread_state.depth;  // anything hooked reached from here goes straight to the real function
+  // Interrupted inside a hook, the heap may have changed without its record (a free whose record
+  // is not written yet may have given memory back): read memory only through checked reads.
+  if (leak_scan_enabled) RunLeakScan(signal_writer, /*checked_reads=*/interrupted_depth > 0);
+  EmitMapsSnapshot(signal_writer, format::SnapshotReason::kExit);
+  format::Record record;
+  record.kind = format::RecordKind::kProcessEnd;
+  record.timestamp = NowNanoseconds();
+  record.param = static_cast<int64_t>(format::EndReason::kSignal);
+  record.result = signo;
+  Append(signal_writer, record);
+}
 
 bool InitializeTracer() {
   TracerState expected = TracerState::kUninitialized;
@@ -214,6 +267,7 @@ bool InitializeTracer() {
   EmitMapsSnapshot(thread_state, format::SnapshotReason::kStart);
   pthread_atfork(nullptr, nullptr, AfterForkInChild);
   tracer_state.store(TracerState::kReady, std::memory_order_release);
+  InstallFatalSignalHandlers();
   return true;
 }
 

@@ -9,4 +9,17 @@ namespace memtrace::preload {
 // Writes the current /proc/self/maps as kMapEntry records followed by a kMapsSnapshotEnd.
 void EmitMapsSnapshot(ThreadState& thread, format::SnapshotReason reason);
 
+// At most one thread writes the records that end a process (exit, _exit or a fatal signal).
+enum class EndClaim {
+  kClaimed,          // the calling thread writes them
+  kThisThread,       // the calling thread already is (a fault or signal interrupted it)
+  kSignalElsewhere,  // another thread is dying from a fatal signal and will end the process
+  kExitElsewhere,    // another thread is exiting
+};
+EndClaim ClaimEnd(bool fatal_signal);
+
+// Writes the end of a process dying from `signo`: leak verdicts, the exit maps snapshot and a
+// kProcessEnd record. Async-signal-safe; only for the thread that claimed the end.
+void WriteSignalEnd(int signo);
+
 }  // namespace memtrace::preload

@@ -60,7 +60,7 @@ struct SafeMemory {
 
 // Decides how memory is read; returns false if it cannot be read safely at all. A process with one
 // thread left is read with plain loads (nothing can unmap memory under the scan); otherwise through
-// process_vm_readv, which costs a system call per block.
-bool PrepareSafeMemory(SafeMemory& memory);
+// process_vm_readv, which costs a system call per block. `checked_only` rules plain loads out.
+bool PrepareSafeMemory(SafeMemory& memory, bool checked_only);
 
 }  // namespace memtrace::preload

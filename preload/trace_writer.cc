@@ -228,6 +228,8 @@ uint32_t CurrentTid() { return static_cast<uint32_t>(syscall(SYS_gettid)); }
 
 const char* TracePath() { return trace_path; }
 
+uint32_t TracedPid() { return header ? header->pid : 0; }
+
 uint64_t TraceInode() { return static_cast<uint64_t>(trace_ino); }
 
 void ForEachChunk(void (*visit)(const format::ChunkHeader* chunk, void* context), void* context) {

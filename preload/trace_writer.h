@@ -31,6 +31,9 @@ void ForEachChunk(void (*visit)(const format::ChunkHeader* chunk, void* context)
 // The trace file's inode: /proc/self/maps lines with it are memtrace's own mappings.
 uint64_t TraceInode();
 
+// The pid the trace belongs to (0 before OpenTrace): a vfork child shares our memory but not this.
+uint32_t TracedPid();
+
 // The trace's path (empty before OpenTrace).
 const char* TracePath();
 

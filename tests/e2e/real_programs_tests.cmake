@@ -11,3 +11,5 @@ memtrace_test_program(robust_end SOURCES programs/robust_end.c LIBRARIES Threads
 memtrace_e2e_test(test_real_programs)            # 14 real programs: traced = untraced, = strace, maps verify
 memtrace_e2e_test(test_real_programs_heaptrack)  # their allocation calls = heaptrack's (slow: heaptrack)
 memtrace_e2e_test(test_process_robustness)  # 64 threads, allocating signal handler, kill/abort/segv/_exit/exit
+memtrace_test_program(fatal_signal SOURCES programs/fatal_signal.c OPTIONS -O0 -g)
+memtrace_e2e_test(test_fatal_signals)  # SIGSEGV/abort/SIGTERM under plain LD_PRELOAD: status, end, leaks = valgrind

@@ -142,22 +142,26 @@ class EndingsTest(E2ETestCase):
         self.assertEqual(s["consistency"]["unknown_releases"], 0)
         return s["trace"]
 
-    # Killed by a signal: memtrace has no handler for fatal signals (and none can run for SIGKILL), so
-    # the trace holds every record but no end record: "no clean exit". EndReason::kSignal exists in
-    # the format but the preload never writes it (today).
+    # SIGKILL cannot be caught: the trace holds every record but no end record ("no clean exit").
     def assertNoCleanExit(self, trace):
         self.assertFalse(trace["complete"], trace)
         self.assertTrue(trace["end"].startswith("no clean exit"), trace)
         self.assertEqual(trace["exit_status"], -1, trace)
 
+    # A signal the preload's handler catches: it writes the end itself, then the process dies by it.
+    def assertKilledBy(self, trace, signo, name):
+        self.assertFalse(trace["complete"], trace)
+        self.assertEqual(trace["end"], f"killed by signal {signo} ({name})", trace)
+        self.assertEqual(trace["exit_status"], signo, trace)
+
     def test_sigkill(self):
         self.assertNoCleanExit(self.ending("sigkill", -9))
 
     def test_abort(self):
-        self.assertNoCleanExit(self.ending("abort", -6))
+        self.assertKilledBy(self.ending("abort", -6), 6, "SIGABRT")
 
     def test_sigsegv(self):
-        self.assertNoCleanExit(self.ending("segv", -11))
+        self.assertKilledBy(self.ending("segv", -11), 11, "SIGSEGV")
 
     def test_underscore_exit(self):
         t = self.ending("_exit", 3)
