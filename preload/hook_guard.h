@@ -27,6 +27,9 @@ extern bool release_stacks;
 // the tracer is ready.
 bool InitializeTracer();
 
+// A pointer as the trace stores it.
+inline uint64_t AddressOf(const void* p) { return reinterpret_cast<uint64_t>(p); }
+
 class HookScope {
  public:
   HookScope() : thread_(thread_state) {

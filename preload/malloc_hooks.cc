@@ -15,8 +15,6 @@ using namespace memtrace::preload;
 
 namespace {
 
-uint64_t AddressOf(const void* p) { return reinterpret_cast<uint64_t>(p); }
-
 // Records an allocation that returned `block`; `record` already holds the call's arguments.
 void EmitAllocation(HookScope& scope, Record& record, void* block) {
   record.timestamp = NowNanoseconds();

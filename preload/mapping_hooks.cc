@@ -19,8 +19,6 @@ using namespace memtrace::preload;
 
 namespace {
 
-uint64_t AddressOf(const void* p) { return reinterpret_cast<uint64_t>(p); }
-
 // Used only if a hook runs before dlsym found the real function (during memtrace's own start-up).
 void* SyscallResult(long value) { return reinterpret_cast<void*>(value); }
 

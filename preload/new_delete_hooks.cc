@@ -60,7 +60,7 @@ void* RecordNew(HookScope& scope, RecordKind kind, size_t size, size_t alignment
   record.size = size;
   record.alignment = alignment;
   record.timestamp = NowNanoseconds();
-  record.address = reinterpret_cast<uint64_t>(block);
+  record.address = AddressOf(block);
   InspectAllocatedChunk(block, record);
   NoteBreakMove(record);
   scope.Emit(record);
@@ -94,7 +94,7 @@ void TracedDelete(RecordKind kind, void* block, size_t size, size_t alignment, C
   Record record;
   record.kind = kind;
   record.timestamp = NowNanoseconds();
-  record.address = reinterpret_cast<uint64_t>(block);
+  record.address = AddressOf(block);
   record.size = size;
   record.alignment = alignment;
   InspectReleasedChunk(block, record);

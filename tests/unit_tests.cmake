@@ -15,6 +15,9 @@ memtrace_unit_test(record_codec_test
 memtrace_unit_test(trace_reader_test
   SOURCES ${PROJECT_SOURCE_DIR}/format/trace_reader_test.cc
   LIBRARIES memtrace_reader memtrace_test_support)
+memtrace_unit_test(trace_reader_errors_test
+  SOURCES ${PROJECT_SOURCE_DIR}/format/trace_reader_errors_test.cc
+  LIBRARIES memtrace_reader memtrace_test_support)
 
 # The fuzz target's own source, replayed over the seed corpus and fixed mutations on any compiler.
 set(MEMTRACE_TRACE_READER_CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz_corpus/trace_reader)
