@@ -71,8 +71,9 @@ void MapsTimeline::Birth(uint64_t begin, Region region, const format::Event& e, 
   region.cause = e.kind;
   region.tid = e.tid;
   region.stack_id = e.stack_id;
+  region.id = ++last_region_id_;
   changes_.push_back({type, e.timestamp, begin, region.end, region.prot, region.origin, e.kind, e.tid,
-                      e.stack_id, region.path});
+                      e.stack_id, region.path, region.id});
   regions_.Insert(begin, region);
 }
 
@@ -270,12 +271,14 @@ void MapsTimeline::AdoptSnapshot(const format::Event& end) {
       region.cause = known->cause;
       region.tid = known->tid;
       region.stack_id = known->stack_id;
+      region.id = known->id;
     } else if (region.origin != Origin::kMemtrace) {
       region.origin = Classify(begin, region);
       region.birth_ns = end.timestamp;
+      region.id = ++last_region_id_;
       if (snapshots_adopted_ > 0) {
         changes_.push_back({MapChange::Type::kDiscovered, end.timestamp, begin, region.end, region.prot,
-                            region.origin, RecordKind::kMapsSnapshotEnd, end.tid, 0, region.path});
+                            region.origin, RecordKind::kMapsSnapshotEnd, end.tid, 0, region.path, region.id});
       }
     }
     if (region.path == "[heap]" && snapshots_adopted_ == 0) heap_start_ = begin;

@@ -28,6 +28,7 @@ struct MapChange {
   uint32_t tid = 0;
   uint32_t stack_id = 0;
   std::string path;
+  uint64_t region_id = 0;  // births, resizes, discoveries: the Region::id of the range they made
 };
 
 const char* ChangeName(MapChange::Type type);
@@ -77,6 +78,7 @@ class MapsTimeline : public EventConsumer {
   RegionMap snapshot_;  // the snapshot being read
   int64_t snapshot_sequence_ = 0;
   int snapshots_adopted_ = 0;
+  uint64_t last_region_id_ = 0;
   std::vector<MapChange> changes_;
   MapsVerification verification_;
 };

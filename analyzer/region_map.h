@@ -39,7 +39,15 @@ struct Region {
   format::RecordKind cause = format::RecordKind::kMmap;
   uint32_t tid = 0;
   uint32_t stack_id = 0;
+  // Which birth the range comes from (MapChange::region_id): kept when the range is split, re-protected
+  // or named by a snapshot, so a mapping can be followed from its birth until its last byte goes.
+  uint64_t id = 0;
 };
+
+// "rw-p": protection and sharing as /proc/PID/maps writes them.
+std::string ModeString(uint64_t prot, bool shared);
+// The region's file or pseudo-path, or for anonymous memory a bracketed name saying who made it.
+std::string RegionLabel(const Region& region);
 
 class RegionMap {
  public:
@@ -58,7 +66,8 @@ class RegionMap {
   void Clear() { regions_.clear(); }
 
   // Adjacent regions the kernel would show as one VMA (same protection, sharing and backing, file
-  // offsets continuing) merged, in address order: the form /proc/self/maps uses.
+  // offsets continuing) merged, in address order: the form /proc/self/maps uses, except that memtrace's
+  // own memory is never merged with the program's.
   std::vector<std::pair<uint64_t, Region>> Coalesced() const;
 
  private:
