@@ -1,5 +1,8 @@
 #include "analyzer/mapping_lifetimes.h"
 
+#include <algorithm>
+#include <iterator>
+
 namespace memtrace::analyzer {
 
 const char* StartName(MappingLifetime::Start start) {
@@ -24,19 +27,26 @@ void MappingLifetimes::Open(MappingLifetime lifetime) {
     ++dropped_[static_cast<size_t>(lifetime.origin)];
     return;
   }
-  open_[lifetime.region_id] = lifetimes_.size();
+  open_[lifetime.region_id] = {lifetimes_.size(), lifetime.begin, lifetime.end};
   lifetimes_.push_back(std::move(lifetime));
+}
+
+void MappingLifetimes::End(uint64_t region_id, const format::Event& e) {
+  auto it = open_.find(region_id);
+  if (it == open_.end()) return;
+  MappingLifetime& l = lifetimes_[it->second.index];
+  l.ended = true;
+  l.death_ns = e.timestamp;
+  l.ended_by = e.kind;
+  open_.erase(it);
 }
 
 void MappingLifetimes::Apply(const format::Event& e) {
   const size_t changes_before = maps_.changes().size();
   const bool first_snapshot = !maps_.saw_snapshot();
+  erased_.clear();
   maps_.Apply(e);
   const auto& changes = maps_.changes();
-  bool adopted = first_snapshot && maps_.saw_snapshot();
-  bool snapshot = e.kind == format::RecordKind::kMapsSnapshotEnd || e.kind == format::RecordKind::kOwnMapping;
-  if (changes.size() == changes_before && !adopted && !snapshot) return;
-
   for (size_t i = changes_before; i < changes.size(); ++i) {
     const MapChange& c = changes[i];
     MappingLifetime::Start start;
@@ -46,14 +56,14 @@ void MappingLifetimes::Apply(const format::Event& e) {
       case MapChange::Type::kDiscovered: start = MappingLifetime::Start::kDiscovered; break;
       default: continue;
     }
-    // The region as it was made: the change carries its extent and origin; sharing comes from the map.
-    uint64_t first = 0;
-    const Region* region = maps_.regions().Find(c.begin, &first);
-    bool same = region && region->id == c.region_id;
-    Open({start, c.region_id, c.begin, c.end, c.prot, same && region->shared, c.origin, c.path, c.cause,
-          c.tid, c.stack_id, c.timestamp});
+    // The change carries the extent and origin it was made with; sharing comes from the map.
+    const Region* region = maps_.regions().Find(c.begin, nullptr);
+    bool shared = region && region->id == c.region_id && region->shared;
+    Open({start, c.region_id, c.begin, c.end, c.prot, shared, c.origin, c.path, c.cause, c.tid, c.stack_id,
+          c.timestamp});
   }
-  if (adopted) {
+  if (e.kind != format::RecordKind::kMapsSnapshotEnd) return EndErased(e);
+  if (first_snapshot && maps_.saw_snapshot()) {
     // What was mapped before tracing began: the first snapshot's regions that no change made (adopting
     // stamps those with the snapshot's time).
     for (const auto& [begin, region] : maps_.regions().regions()) {
@@ -62,30 +72,40 @@ void MappingLifetimes::Apply(const format::Event& e) {
             region.origin, region.path, region.cause, region.tid, region.stack_id, region.birth_ns});
     }
   }
-  Reconcile(e);
+  ReconcileAll(e);
 }
 
-void MappingLifetimes::Reconcile(const format::Event& e) {
-  ++epoch_;
-  mapped_bytes_ = 0;
+void MappingLifetimes::EndErased(const format::Event& e) {
+  const auto& map = maps_.regions().regions();
+  for (uint64_t id : erased_) {
+    auto open = open_.find(id);
+    if (open == open_.end()) continue;
+    auto it = map.upper_bound(open->second.begin);
+    if (it != map.begin() && std::prev(it)->second.end > open->second.begin) --it;
+    bool alive = false;
+    for (; it != map.end() && it->first < open->second.end && !alive; ++it) alive = it->second.id == id;
+    if (!alive) End(id, e);
+  }
+}
+
+void MappingLifetimes::ReconcileAll(const format::Event& e) {
+  absl::flat_hash_map<uint64_t, std::pair<uint64_t, uint64_t>> extent;  // id -> hull of its regions
   for (const auto& [begin, region] : maps_.regions().regions()) {
-    if (region.origin == Origin::kMemtrace) continue;
-    mapped_bytes_ += region.end - begin;
-    if (open_.contains(region.id)) seen_[region.id] = epoch_;
+    if (!open_.contains(region.id)) continue;
+    auto [it, inserted] = extent.try_emplace(region.id, begin, region.end);
+    if (!inserted) it->second = {std::min(it->second.first, begin), std::max(it->second.second, region.end)};
   }
-  for (auto it = open_.begin(); it != open_.end();) {
-    auto seen = seen_.find(it->first);
-    if (seen != seen_.end() && seen->second == epoch_) {
-      ++it;
-      continue;
+  std::vector<uint64_t> gone;
+  for (auto& [id, open] : open_) {
+    auto it = extent.find(id);
+    if (it == extent.end()) {
+      gone.push_back(id);
+    } else {
+      open.begin = std::min(open.begin, it->second.first);
+      open.end = std::max(open.end, it->second.second);
     }
-    MappingLifetime& l = lifetimes_[it->second];
-    l.ended = true;
-    l.death_ns = e.timestamp;
-    l.ended_by = e.kind;
-    if (seen != seen_.end()) seen_.erase(seen);
-    open_.erase(it++);
   }
+  for (uint64_t id : gone) End(id, e);
 }
 
 }  // namespace memtrace::analyzer

@@ -42,7 +42,11 @@ constexpr size_t kOriginCount = static_cast<size_t>(Origin::kOther) + 1;
 
 class MappingLifetimes : public EventConsumer {
  public:
-  explicit MappingLifetimes(size_t max_lifetimes) : max_lifetimes_(max_lifetimes) {}
+  explicit MappingLifetimes(size_t max_lifetimes) : max_lifetimes_(max_lifetimes) {
+    maps_.set_erasure_log(&erased_);
+  }
+  MappingLifetimes(const MappingLifetimes&) = delete;
+  MappingLifetimes& operator=(const MappingLifetimes&) = delete;
 
   void Begin(const TraceInfo& info) override { maps_.Begin(info); }
   void Apply(const format::Event& e) override;
@@ -52,23 +56,34 @@ class MappingLifetimes : public EventConsumer {
   // Lifetimes left out once the cap was reached, by origin.
   const std::array<uint64_t, kOriginCount>& dropped() const { return dropped_; }
   uint64_t dropped_total() const;
-  // Bytes mapped now (memtrace's own memory aside), as of the last change.
-  uint64_t mapped_bytes() const { return mapped_bytes_; }
+  // Bytes mapped now, memtrace's own memory aside.
+  uint64_t mapped_bytes() const {
+    return maps_.regions().TotalBytes() - maps_.regions().BytesOf(Origin::kMemtrace);
+  }
   const MapsTimeline& maps() const { return maps_; }
 
  private:
+  struct OpenLifetime {
+    size_t index;  // in lifetimes_
+    // Where its bytes can be: its extent at birth, widened when a snapshot merged it with neighbours.
+    uint64_t begin;
+    uint64_t end;
+  };
+
   void Open(MappingLifetime lifetime);
-  // Ends every open lifetime none of whose bytes is left, and recounts the mapped bytes.
-  void Reconcile(const format::Event& e);
+  void End(uint64_t region_id, const format::Event& e);
+  // After an event that erased ranges: ends the lifetimes whose last byte went. Cost: the erased
+  // regions and the extent of each lifetime they belonged to, not the whole map.
+  void EndErased(const format::Event& e);
+  // After a snapshot was adopted (every region may have been replaced): checks every open lifetime.
+  void ReconcileAll(const format::Event& e);
 
   MapsTimeline maps_;
   size_t max_lifetimes_;
   std::vector<MappingLifetime> lifetimes_;
-  absl::flat_hash_map<uint64_t, size_t> open_;  // region id -> index in lifetimes_
+  absl::flat_hash_map<uint64_t, OpenLifetime> open_;  // by region id
   std::array<uint64_t, kOriginCount> dropped_{};
-  uint64_t mapped_bytes_ = 0;
-  uint64_t epoch_ = 0;
-  absl::flat_hash_map<uint64_t, uint64_t> seen_;  // region id -> epoch of the last reconcile that saw it
+  std::vector<uint64_t> erased_;  // region ids the current event erased (MapsTimeline's erasure log)
 };
 
 }  // namespace memtrace::analyzer

@@ -49,12 +49,23 @@ void RegionMap::Remove(uint64_t begin, uint64_t end) {
   if (begin >= end) return;
   SplitAt(begin);
   SplitAt(end);
-  regions_.erase(regions_.lower_bound(begin), regions_.lower_bound(end));
+  auto first = regions_.lower_bound(begin), last = regions_.lower_bound(end);
+  for (auto it = first; it != last; ++it)
+    bytes_[static_cast<size_t>(it->second.origin)] -= it->second.end - it->first;
+  regions_.erase(first, last);
 }
 
 void RegionMap::Insert(uint64_t begin, const Region& region) {
   Remove(begin, region.end);
-  if (begin < region.end) regions_[begin] = region;
+  if (begin >= region.end) return;
+  regions_[begin] = region;
+  bytes_[static_cast<size_t>(region.origin)] += region.end - begin;
+}
+
+uint64_t RegionMap::TotalBytes() const {
+  uint64_t total = 0;
+  for (uint64_t bytes : bytes_) total += bytes;
+  return total;
 }
 
 void RegionMap::Protect(uint64_t begin, uint64_t end, uint64_t prot) {

@@ -3,6 +3,7 @@
 // splits it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -63,7 +64,13 @@ class RegionMap {
   const Region* Find(uint64_t address, uint64_t* begin) const;
 
   const Map& regions() const { return regions_; }
-  void Clear() { regions_.clear(); }
+  void Clear() {
+    regions_.clear();
+    bytes_ = {};
+  }
+  // Bytes held by the regions of one origin, and by all: kept up to date by every change.
+  uint64_t BytesOf(Origin origin) const { return bytes_[static_cast<size_t>(origin)]; }
+  uint64_t TotalBytes() const;
 
   // Adjacent regions the kernel would show as one VMA (same protection, sharing and backing, file
   // offsets continuing) merged, in address order: the form /proc/self/maps uses, except that memtrace's
@@ -73,6 +80,7 @@ class RegionMap {
  private:
   void SplitAt(uint64_t address);
   Map regions_;
+  std::array<uint64_t, static_cast<size_t>(Origin::kOther) + 1> bytes_{};
 };
 
 }  // namespace memtrace::analyzer

@@ -8,6 +8,7 @@
 #include <absl/container/flat_hash_map.h>
 #include <fmt/core.h>
 
+#include <array>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -35,6 +36,7 @@ constexpr size_t kMaxCounterSamples = 50'000;  // x 4 tracks: at most 200k count
 constexpr size_t kMaxMmapInstants = 10'000;
 constexpr size_t kMaxMappingSlices = 1'000'000;  // the most --max-mapping-slices allows
 constexpr size_t kMaxStackFrames = 16;           // in a mapping slice's args
+constexpr uint32_t kMaxLanesPerOrigin = 256;  // tracks per origin: past that, a wall of tracks helps no one
 // Mapping tracks are pseudo-threads of the traced process: tid = base + origin * stride + lane, above
 // any real tid (Linux's pid_max is at most 2^22), with room for every lane the slice cap allows.
 constexpr uint32_t kMappingTrackBase = 1u << 28;
@@ -193,9 +195,12 @@ class MappingArgs {
   absl::flat_hash_map<uint32_t, std::string> sites_;
 };
 
-// One track per origin ("mappings: allocator", ...), as many lanes as mappings of that origin overlap.
-void WriteMappingSlices(EventWriter& events, const TraceInfo& info, const MappingLifetimes& lifetimes,
-                        const StackStore& stacks) {
+// One track per origin ("mappings: allocator", ...), as many lanes as mappings of that origin overlap, up
+// to kMaxLanesPerOrigin. Returns how many slices of each origin found no lane and were left out.
+std::array<uint64_t, kOriginCount> WriteMappingSlices(EventWriter& events, const TraceInfo& info,
+                                                      const MappingLifetimes& lifetimes,
+                                                      const StackStore& stacks) {
+  std::array<uint64_t, kOriginCount> laneless{};
   const auto& all = lifetimes.lifetimes();
   const uint64_t trace_end = std::max(info.last_timestamp, info.header.start_monotonic_ns);
   std::vector<TimeSpan> spans[kOriginCount];
@@ -211,7 +216,7 @@ void WriteMappingSlices(EventWriter& events, const TraceInfo& info, const Mappin
   for (size_t origin = 0; origin < kOriginCount; ++origin) {
     std::vector<uint32_t> lanes = AssignLanes(spans[origin]);
     uint32_t lane_count = 0;
-    for (uint32_t lane : lanes) lane_count = std::max(lane_count, lane + 1);
+    for (uint32_t lane : lanes) lane_count = std::max(lane_count, std::min(lane + 1, kMaxLanesPerOrigin));
     const char* name = OriginName(static_cast<Origin>(origin));
     for (uint32_t lane = 0; lane < lane_count; ++lane) {
       uint32_t tid = kMappingTrackBase + static_cast<uint32_t>(origin) * kMappingTrackStride + lane;
@@ -223,6 +228,10 @@ void WriteMappingSlices(EventWriter& events, const TraceInfo& info, const Mappin
           "\"tid\":{},\"ph\":\"M\",\"name\":\"thread_sort_index\",\"args\":{{\"sort_index\":{}}}", tid, tid));
     }
     for (size_t k = 0; k < lanes.size(); ++k) {
+      if (lanes[k] >= kMaxLanesPerOrigin) {
+        ++laneless[origin];
+        continue;
+      }
       const MappingLifetime& l = all[members[origin][k]];
       uint32_t tid = kMappingTrackBase + static_cast<uint32_t>(origin) * kMappingTrackStride + lanes[k];
       Region shown;
@@ -235,6 +244,7 @@ void WriteMappingSlices(EventWriter& events, const TraceInfo& info, const Mappin
           JsonWriter::Escape(RegionLabel(shown)), ts, dur, args.Of(l)));
     }
   }
+  return laneless;
 }
 
 void WriteTrace(std::FILE* out, const TraceInfo& info, const ChromeTimeline& timeline,
@@ -277,12 +287,15 @@ void WriteTrace(std::FILE* out, const TraceInfo& info, const ChromeTimeline& tim
         events.Micros(instant.timestamp), instant.size, instant.mapping_length, Hex(instant.address)));
   }
   const MappingLifetimes& lifetimes = timeline.lifetimes();
-  WriteMappingSlices(events, info, lifetimes, stacks);
+  std::array<uint64_t, kOriginCount> dropped = WriteMappingSlices(events, info, lifetimes, stacks);
   std::string dropped_by_origin;
+  uint64_t dropped_total = 0;
   for (size_t origin = 0; origin < kOriginCount; ++origin) {
-    if (!lifetimes.dropped()[origin]) continue;
+    dropped[origin] += lifetimes.dropped()[origin];
+    dropped_total += dropped[origin];
+    if (!dropped[origin]) continue;
     dropped_by_origin += fmt::format("{}\"{}\":{}", dropped_by_origin.empty() ? "" : ",",
-                                     OriginName(static_cast<Origin>(origin)), lifetimes.dropped()[origin]);
+                                     OriginName(static_cast<Origin>(origin)), dropped[origin]);
   }
   fmt::print(
       out,
@@ -290,11 +303,12 @@ void WriteTrace(std::FILE* out, const TraceInfo& info, const ChromeTimeline& tim
       "\"mmap_instants_dropped\":{},\"mapping_slices\":{},\"mapping_slices_dropped\":{},"
       "\"mapping_slices_dropped_by_origin\":{{{}}}{}}}}}\n",
       JsonWriter::Escape(info.path), info.complete() ? "true" : "false", timeline.sampler().interval_ns(),
-      timeline.instants_dropped(), lifetimes.lifetimes().size(), lifetimes.dropped_total(), dropped_by_origin,
-      lifetimes.dropped_total()
-          ? fmt::format(",\"note\":\"only the first {} mappings are drawn; the rest are counted here\"",
-                        lifetimes.lifetimes().size())
-          : "");
+      timeline.instants_dropped(), lifetimes.lifetimes().size() + lifetimes.dropped_total() - dropped_total,
+      dropped_total, dropped_by_origin,
+      dropped_total ? fmt::format(",\"note\":\"mappings past the first {}, or past {} alive at once on one "
+                                  "origin's tracks, are counted here, not drawn\"",
+                                  lifetimes.lifetimes().size(), kMaxLanesPerOrigin)
+                    : "");
 }
 
 }  // namespace
