@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
+#include <utility>
+#include <vector>
+
 namespace memtrace::analyzer {
 namespace {
 
@@ -79,6 +82,37 @@ TEST_F(MappingLifetimesTest, AMappingPlacedOverAnotherEndsIt) {
   // Covering only part of it leaves the rest alive.
   lifetimes_.Apply(Call(RecordKind::kMmap, 40, 0x81000, kPage));
   EXPECT_FALSE(lifetimes_.lifetimes()[2].ended);
+}
+
+// One /proc/self/maps snapshot of the given anonymous rw ranges.
+void Snapshot(MappingLifetimes& lifetimes, uint64_t timestamp, int64_t sequence,
+              format::SnapshotReason reason, const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  for (const auto& [begin, end] : ranges) {
+    format::Event entry = Call(RecordKind::kMapEntry, timestamp, begin, end - begin);
+    entry.param = sequence;
+    lifetimes.Apply(entry);
+  }
+  format::Event done = Call(RecordKind::kMapsSnapshotEnd, timestamp, 0, 0);
+  done.param = sequence;
+  done.prot = static_cast<uint64_t>(reason);
+  lifetimes.Apply(done);
+}
+
+TEST_F(MappingLifetimesTest, ASnapshotMergingNeighboursEndsNeitherAndNamesWhatWasThereBefore) {
+  Snapshot(lifetimes_, 5, 1, format::SnapshotReason::kStart, {{0x1000, 0x3000}});
+  ASSERT_EQ(lifetimes_.lifetimes().size(), 1u);
+  EXPECT_EQ(lifetimes_.lifetimes()[0].start, MappingLifetime::Start::kAtStart);
+  lifetimes_.Apply(Call(RecordKind::kMmap, 10, 0x20000, kPage));
+  lifetimes_.Apply(Call(RecordKind::kMmap, 20, 0x21000, kPage));
+  // The kernel shows the two mmaps as one VMA.
+  Snapshot(lifetimes_, 30, 2, format::SnapshotReason::kDlopen, {{0x1000, 0x3000}, {0x20000, 0x22000}});
+  ASSERT_EQ(lifetimes_.lifetimes().size(), 3u);
+  for (const MappingLifetime& l : lifetimes_.lifetimes()) EXPECT_FALSE(l.ended);
+  lifetimes_.Apply(Call(RecordKind::kMunmap, 40, 0x21000, kPage));
+  EXPECT_FALSE(lifetimes_.lifetimes()[1].ended);
+  EXPECT_TRUE(lifetimes_.lifetimes()[2].ended);
+  EXPECT_EQ(lifetimes_.lifetimes()[2].death_ns, 40u);
+  EXPECT_EQ(lifetimes_.mapped_bytes(), 0x2000 + kPage);
 }
 
 class CappedMappingLifetimesTest : public MappingLifetimesTest {

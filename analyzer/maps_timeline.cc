@@ -303,6 +303,24 @@ void MapsTimeline::AdoptSnapshot(const format::Event& end) {
     }
     if (region.path == "[heap]" && snapshots_adopted_ == 0) heap_start_ = begin;
     adopted.Insert(begin, region);
+    if (region.origin == Origin::kMemtrace) continue;
+    // The kernel merges neighbouring VMAs that the trace knows as separate mappings (two mmapped
+    // chunks side by side): each known mapping keeps its identity from where it starts in the entry.
+    const auto& known_regions = regions_.regions();
+    for (auto it = known_regions.upper_bound(begin); it != known_regions.end() && it->first < taken.end;
+         ++it) {
+      const Region& inner = it->second;
+      if (inner.origin == Origin::kMemtrace) continue;
+      Region piece = taken;
+      if (!piece.path.empty() && piece.path[0] != '[') piece.offset += it->first - begin;
+      piece.origin = inner.origin == Origin::kOther ? Classify(it->first, piece) : inner.origin;
+      piece.birth_ns = inner.birth_ns;
+      piece.cause = inner.cause;
+      piece.tid = inner.tid;
+      piece.stack_id = inner.stack_id;
+      piece.id = inner.id;
+      adopted.Insert(it->first, piece);
+    }
   }
   // The anonymous region just after a library's last file mapping is its .bss.
   std::pair<uint64_t, Region>* previous = nullptr;
