@@ -32,7 +32,7 @@ namespace memtrace::analyzer {
 namespace {
 
 constexpr uint64_t kCounterIntervalNs = 1'000'000;
-constexpr size_t kMaxCounterSamples = 50'000;  // x 4 tracks: at most 200k counter events
+constexpr size_t kMaxCounterSamples = 50'000;  // x 5 tracks: at most 250k counter events
 constexpr size_t kMaxMmapInstants = 10'000;
 constexpr size_t kMaxMappingSlices = 1'000'000;  // the most --max-mapping-slices allows
 constexpr size_t kMaxStackFrames = 16;           // in a mapping slice's args
