@@ -9,7 +9,10 @@ The viewer is the trace engine of Chromium's DevTools Performance panel (its "Lo
 run in headless Chromium from the panel's bundled page and driven over the DevTools protocol. It is
 the one Trace Event viewer this machine can run offline: Chromium 156 no longer serves chrome://tracing
 (ERR_FAILED, even with its internal debugging pages enabled), and neither the Perfetto UI nor its
-trace_processor is packaged by Debian or npm. The test skips only when chromium is not installed."""
+trace_processor is packaged by Debian or npm. The test skips only when chromium is not installed. That
+engine draws thread tracks and their slices but has no track for generic counters: it keeps the
+counter events, and the test reads their values from what it kept. test_follows_the_trace_event_format
+checks, without a viewer, the format rules the others rely on too."""
 
 import json
 import os
@@ -141,6 +144,42 @@ class ChromeExportTest(E2ETestCase):
         self.assertIn("note", other)
         proc = memtrace("export", self.sites.trace, "--format", "pprof", "-o", capped, "--max-mapping-slices", "5")
         self.assertOneErrorLine(proc, "--max-mapping-slices")
+
+    def test_follows_the_trace_event_format(self):
+        """The rules every Trace Event viewer relies on (Perfetto's JSON importer and chrome://tracing
+        included): the JSON object form, typed fields, and slices on each thread track that nest."""
+        self.assertIsInstance(self.document["traceEvents"], list)
+        self.assertIn(self.document.get("displayTimeUnit", "ms"), ("ms", "ns"))
+        tracks = {}
+        for e in self.events:
+            self.assertIsInstance(e["ph"], str, e)
+            self.assertIsInstance(e["name"], str, e)
+            self.assertIs(type(e["pid"]), int, e)
+            self.assertIs(type(e["tid"]), int, e)
+            self.assertIn(e["ph"], ("M", "X", "C", "i"), e)
+            if e["ph"] == "M":
+                self.assertIn(e["name"], ("process_name", "thread_name", "thread_sort_index"), e)
+                continue
+            self.assertIsInstance(e["ts"], (int, float), e)
+            self.assertGreaterEqual(e["ts"], 0, e)
+            if e["ph"] == "C":
+                self.assertTrue(all(isinstance(v, (int, float)) for v in e["args"].values()), e)
+            elif e["ph"] == "i":
+                self.assertIn(e["s"], ("t", "p", "g"), e)
+            else:
+                self.assertIsInstance(e["dur"], (int, float), e)
+                self.assertGreaterEqual(e["dur"], 0, e)
+                # As doubles, the way viewers add them.
+                tracks.setdefault((e["pid"], e["tid"]), []).append((e["ts"], e["ts"] + e["dur"], e["name"]))
+        for track, slices in tracks.items():
+            slices.sort(key=lambda s: (s[0], -s[1]))
+            open_ends = []  # ends of the slices enclosing the current one
+            for begin, end, name in slices:
+                while open_ends and open_ends[-1] <= begin:
+                    open_ends.pop()
+                self.assertTrue(not open_ends or end <= open_ends[-1],
+                                f"{name} at {begin} overlaps an enclosing slice on {track} without nesting")
+                open_ends.append(end)
 
     # the viewer ----------------------------------------------------------------------------------------
 
