@@ -42,13 +42,11 @@ void MappingLifetimes::End(uint64_t region_id, const format::Event& e) {
 }
 
 void MappingLifetimes::Apply(const format::Event& e) {
-  const size_t changes_before = maps_.changes().size();
   const bool first_snapshot = !maps_.saw_snapshot();
   erased_.clear();
+  maps_.ClearChanges();  // only this event's changes matter here
   maps_.Apply(e);
-  const auto& changes = maps_.changes();
-  for (size_t i = changes_before; i < changes.size(); ++i) {
-    const MapChange& c = changes[i];
+  for (const MapChange& c : maps_.changes()) {
     MappingLifetime::Start start;
     switch (c.type) {
       case MapChange::Type::kBirth: start = MappingLifetime::Start::kBirth; break;

@@ -60,6 +60,7 @@ class MappingLifetimes : public EventConsumer {
   uint64_t mapped_bytes() const {
     return maps_.regions().TotalBytes() - maps_.regions().BytesOf(Origin::kMemtrace);
   }
+  // The reconstruction being followed; its changes() holds only the last event's.
   const MapsTimeline& maps() const { return maps_; }
 
  private:

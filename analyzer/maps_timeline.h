@@ -64,6 +64,9 @@ class MapsTimeline : public EventConsumer {
   // appended to `log` (the caller drains it), except when a snapshot is adopted: then every region may
   // have changed. Lets a follower of region ids avoid rescanning the whole map after each event.
   void set_erasure_log(std::vector<uint64_t>* log) { erasure_log_ = log; }
+  // Forgets the changes recorded so far: for a follower that consumes them event by event, so that a
+  // long trace's history is not held twice.
+  void ClearChanges() { changes_.clear(); }
 
  private:
   Origin Classify(uint64_t begin, const Region& region) const;
