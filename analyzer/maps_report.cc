@@ -1,7 +1,6 @@
 #include "analyzer/maps_report.h"
 
 #include <fmt/core.h>
-#include <sys/mman.h>
 
 #include "analyzer/json_writer.h"
 #include "analyzer/text_format.h"
@@ -9,20 +8,6 @@
 namespace memtrace::analyzer {
 
 namespace {
-
-std::string Mode(uint64_t prot, bool shared) {
-  return fmt::format("{}{}{}{}", prot & PROT_READ ? 'r' : '-', prot & PROT_WRITE ? 'w' : '-',
-                     prot & PROT_EXEC ? 'x' : '-', shared ? 's' : 'p');
-}
-
-std::string Label(const Region& region) {
-  if (!region.path.empty()) return region.path;
-  if (region.origin == Origin::kAllocator) return "[anon: malloc]";
-  if (region.origin == Origin::kThreadStack)
-    return region.prot ? "[anon: thread stack]" : "[anon: stack guard]";
-  if (region.origin == Origin::kProgram) return "[anon: program mmap]";
-  return "[anon]";
-}
 
 // The innermost frame of a stack, described, or "" without stacks.
 std::string WhereFrom(uint32_t stack_id, const StackStore& stacks, Symbolizer& symbolizer) {
@@ -53,7 +38,7 @@ void PrintMapsText(std::FILE* out, const TraceInfo& info, const MapsTimeline& ma
     }
     total += bytes;
     fmt::print(out, "{:016x}   {:>10} {:<5} {:<13} {}\n", begin, bytes / 1024,
-               Mode(region.prot, region.shared), OriginName(region.origin), Label(region));
+               ModeString(region.prot, region.shared), OriginName(region.origin), RegionLabel(region));
   }
   fmt::print(out, " total kB {:>15}\n", total / 1024);
   if (own_count) {
@@ -84,7 +69,7 @@ void PrintMapsText(std::FILE* out, const TraceInfo& info, const MapsTimeline& ma
                  v.differences.size());
       for (const MapsDifference& d : v.differences) {
         fmt::print(out, "  {:#x}-{:#x} {:>10} {} {}\n", d.begin, d.end, HumanBytes(d.end - d.begin),
-                   Mode(d.prot, false),
+                   ModeString(d.prot, false),
                    d.in_kernel ? "in /proc/self/maps only " + d.path : "in the reconstruction only");
       }
     }
@@ -108,7 +93,7 @@ void PrintMapsJson(std::FILE* out, const TraceInfo& info, const MapsTimeline& ma
         .Field("start", begin)
         .Field("end", region.end)
         .Field("size", region.end - begin)
-        .Field("mode", Mode(region.prot, region.shared))
+        .Field("mode", ModeString(region.prot, region.shared))
         .Field("origin", OriginName(region.origin))
         .Field("path", region.path)
         .Field("offset", region.offset)
@@ -145,7 +130,7 @@ void PrintMapsJson(std::FILE* out, const TraceInfo& info, const MapsTimeline& ma
       json.BeginObject()
           .Field("start", d.begin)
           .Field("end", d.end)
-          .Field("mode", Mode(d.prot, false))
+          .Field("mode", ModeString(d.prot, false))
           .Field("in_kernel_only", d.in_kernel)
           .Field("path", d.path)
           .EndObject();

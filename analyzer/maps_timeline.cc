@@ -2,6 +2,8 @@
 
 #include <sys/mman.h>
 
+#include <iterator>
+
 #include "analyzer/event_facts.h"
 #include "format/record_codec.h"
 
@@ -49,6 +51,24 @@ const char* ChangeName(MapChange::Type type) {
   return "birth";
 }
 
+void MapsTimeline::NoteErasures(uint64_t begin, uint64_t end) {
+  if (!erasure_log_ || begin >= end) return;
+  const auto& map = regions_.regions();
+  auto it = map.upper_bound(begin);
+  if (it != map.begin() && std::prev(it)->second.end > begin) --it;
+  for (; it != map.end() && it->first < end; ++it) erasure_log_->push_back(it->second.id);
+}
+
+void MapsTimeline::InsertRegion(uint64_t begin, const Region& region) {
+  NoteErasures(begin, region.end);
+  regions_.Insert(begin, region);
+}
+
+void MapsTimeline::RemoveRange(uint64_t begin, uint64_t end) {
+  NoteErasures(begin, end);
+  regions_.Remove(begin, end);
+}
+
 void MapsTimeline::Begin(const TraceInfo& info) {
   trace_inode_ = info.header.trace_inode;
   heap_start_ = info.header.initial_break;
@@ -71,9 +91,10 @@ void MapsTimeline::Birth(uint64_t begin, Region region, const format::Event& e, 
   region.cause = e.kind;
   region.tid = e.tid;
   region.stack_id = e.stack_id;
+  region.id = ++last_region_id_;
   changes_.push_back({type, e.timestamp, begin, region.end, region.prot, region.origin, e.kind, e.tid,
-                      e.stack_id, region.path});
-  regions_.Insert(begin, region);
+                      e.stack_id, region.path, region.id});
+  InsertRegion(begin, region);
 }
 
 void MapsTimeline::Death(uint64_t begin, uint64_t end, const format::Event& e) {
@@ -83,7 +104,7 @@ void MapsTimeline::Death(uint64_t begin, uint64_t end, const format::Event& e) {
   std::string path = region ? region->path : "";
   changes_.push_back(
       {MapChange::Type::kDeath, e.timestamp, begin, end, 0, origin, e.kind, e.tid, e.stack_id, path});
-  regions_.Remove(begin, end);
+  RemoveRange(begin, end);
 }
 
 void MapsTimeline::MoveBreak(const format::Event& e, uint64_t after) {
@@ -93,7 +114,7 @@ void MapsTimeline::MoveBreak(const format::Event& e, uint64_t after) {
   }
   uint64_t first = 0;
   if (const Region* current = regions_.Find(heap_start_, &first); current && current->end > PageUp(after)) {
-    regions_.Remove(PageUp(after), current->end);  // the break came down: the tail is gone
+    RemoveRange(PageUp(after), current->end);  // the break came down: the tail is gone
   }
   Region heap;
   heap.end = PageUp(after);
@@ -125,7 +146,7 @@ void MapsTimeline::ApplyCall(const format::Event& e) {
       const Region* old = regions_.Find(e.old_address, &first);
       if (old) region = *old;
       region.origin = old ? old->origin : Origin::kProgram;
-      regions_.Remove(e.old_address, e.old_address + PageUp(e.old_size));
+      RemoveRange(e.old_address, e.old_address + PageUp(e.old_size));
       region.end = e.address + PageUp(e.size);
       return Birth(e.address, region, e, MapChange::Type::kResize);
     }
@@ -144,7 +165,7 @@ void MapsTimeline::ApplyCall(const format::Event& e) {
   if (IsAllocation(e) && VerdictOf(e) == Verdict::kMmapped) {
     if (IsResizeInPlace(e)) {  // mremap of the chunk's mapping: drop the old extent first
       uint64_t first = 0;
-      if (const Region* old = regions_.Find(MappingBase(e), &first)) regions_.Remove(first, old->end);
+      if (const Region* old = regions_.Find(MappingBase(e), &first)) RemoveRange(first, old->end);
     }
     region.end = MappingBase(e) + MappingLength(e);
     region.origin = Origin::kAllocator;
@@ -218,10 +239,10 @@ void MapsTimeline::Apply(const format::Event& e) {
       own.origin = Origin::kMemtrace;
       if (e.param) {
         own_.Insert(e.address, own);
-        regions_.Insert(e.address, own);
+        InsertRegion(e.address, own);
       } else {
         own_.Remove(e.address, own.end);
-        regions_.Remove(e.address, own.end);
+        RemoveRange(e.address, own.end);
       }
       return;
     }
@@ -270,16 +291,36 @@ void MapsTimeline::AdoptSnapshot(const format::Event& end) {
       region.cause = known->cause;
       region.tid = known->tid;
       region.stack_id = known->stack_id;
+      region.id = known->id;
     } else if (region.origin != Origin::kMemtrace) {
       region.origin = Classify(begin, region);
       region.birth_ns = end.timestamp;
+      region.id = ++last_region_id_;
       if (snapshots_adopted_ > 0) {
         changes_.push_back({MapChange::Type::kDiscovered, end.timestamp, begin, region.end, region.prot,
-                            region.origin, RecordKind::kMapsSnapshotEnd, end.tid, 0, region.path});
+                            region.origin, RecordKind::kMapsSnapshotEnd, end.tid, 0, region.path, region.id});
       }
     }
     if (region.path == "[heap]" && snapshots_adopted_ == 0) heap_start_ = begin;
     adopted.Insert(begin, region);
+    if (region.origin == Origin::kMemtrace) continue;
+    // The kernel merges neighbouring VMAs that the trace knows as separate mappings (two mmapped
+    // chunks side by side): each known mapping keeps its identity from where it starts in the entry.
+    const auto& known_regions = regions_.regions();
+    for (auto it = known_regions.upper_bound(begin); it != known_regions.end() && it->first < taken.end;
+         ++it) {
+      const Region& inner = it->second;
+      if (inner.origin == Origin::kMemtrace) continue;
+      Region piece = taken;
+      if (!piece.path.empty() && piece.path[0] != '[') piece.offset += it->first - begin;
+      piece.origin = inner.origin == Origin::kOther ? Classify(it->first, piece) : inner.origin;
+      piece.birth_ns = inner.birth_ns;
+      piece.cause = inner.cause;
+      piece.tid = inner.tid;
+      piece.stack_id = inner.stack_id;
+      piece.id = inner.id;
+      adopted.Insert(it->first, piece);
+    }
   }
   // The anonymous region just after a library's last file mapping is its .bss.
   std::pair<uint64_t, Region>* previous = nullptr;

@@ -28,6 +28,7 @@ struct MapChange {
   uint32_t tid = 0;
   uint32_t stack_id = 0;
   std::string path;
+  uint64_t region_id = 0;  // births, resizes, discoveries: the Region::id of the range they made
 };
 
 const char* ChangeName(MapChange::Type type);
@@ -59,6 +60,14 @@ class MapsTimeline : public EventConsumer {
   const MapsVerification& verification() const { return verification_; }
   bool saw_snapshot() const { return snapshots_adopted_ > 0; }
 
+  // From now on, the ids of regions that an event removes or overwrites, wholly or in part, are
+  // appended to `log` (the caller drains it), except when a snapshot is adopted: then every region may
+  // have changed. Lets a follower of region ids avoid rescanning the whole map after each event.
+  void set_erasure_log(std::vector<uint64_t>* log) { erasure_log_ = log; }
+  // Forgets the changes recorded so far: for a follower that consumes them event by event, so that a
+  // long trace's history is not held twice.
+  void ClearChanges() { changes_.clear(); }
+
  private:
   Origin Classify(uint64_t begin, const Region& region) const;
   void AdoptSnapshot(const format::Event& end);
@@ -68,6 +77,10 @@ class MapsTimeline : public EventConsumer {
              MapChange::Type type = MapChange::Type::kBirth);
   void Death(uint64_t begin, uint64_t end, const format::Event& e);
   void ApplyCall(const format::Event& e);
+  // regions_.Insert / Remove, noting the ids they erase.
+  void InsertRegion(uint64_t begin, const Region& region);
+  void RemoveRange(uint64_t begin, uint64_t end);
+  void NoteErasures(uint64_t begin, uint64_t end);
 
   uint64_t stop_at_;
   uint64_t trace_inode_ = 0;
@@ -77,6 +90,8 @@ class MapsTimeline : public EventConsumer {
   RegionMap snapshot_;  // the snapshot being read
   int64_t snapshot_sequence_ = 0;
   int snapshots_adopted_ = 0;
+  uint64_t last_region_id_ = 0;
+  std::vector<uint64_t>* erasure_log_ = nullptr;
   std::vector<MapChange> changes_;
   MapsVerification verification_;
 };

@@ -1,6 +1,23 @@
 #include "analyzer/region_map.h"
 
+#include <fmt/core.h>
+#include <sys/mman.h>
+
 namespace memtrace::analyzer {
+
+std::string ModeString(uint64_t prot, bool shared) {
+  return fmt::format("{}{}{}{}", prot & PROT_READ ? 'r' : '-', prot & PROT_WRITE ? 'w' : '-',
+                     prot & PROT_EXEC ? 'x' : '-', shared ? 's' : 'p');
+}
+
+std::string RegionLabel(const Region& region) {
+  if (!region.path.empty()) return region.path;
+  if (region.origin == Origin::kAllocator) return "[anon: malloc]";
+  if (region.origin == Origin::kThreadStack)
+    return region.prot ? "[anon: thread stack]" : "[anon: stack guard]";
+  if (region.origin == Origin::kProgram) return "[anon: program mmap]";
+  return "[anon]";
+}
 
 const char* OriginName(Origin origin) {
   switch (origin) {
@@ -32,12 +49,23 @@ void RegionMap::Remove(uint64_t begin, uint64_t end) {
   if (begin >= end) return;
   SplitAt(begin);
   SplitAt(end);
-  regions_.erase(regions_.lower_bound(begin), regions_.lower_bound(end));
+  auto first = regions_.lower_bound(begin), last = regions_.lower_bound(end);
+  for (auto it = first; it != last; ++it)
+    bytes_[static_cast<size_t>(it->second.origin)] -= it->second.end - it->first;
+  regions_.erase(first, last);
 }
 
 void RegionMap::Insert(uint64_t begin, const Region& region) {
   Remove(begin, region.end);
-  if (begin < region.end) regions_[begin] = region;
+  if (begin >= region.end) return;
+  regions_[begin] = region;
+  bytes_[static_cast<size_t>(region.origin)] += region.end - begin;
+}
+
+uint64_t RegionMap::TotalBytes() const {
+  uint64_t total = 0;
+  for (uint64_t bytes : bytes_) total += bytes;
+  return total;
 }
 
 void RegionMap::Protect(uint64_t begin, uint64_t end, uint64_t prot) {
@@ -64,7 +92,9 @@ std::vector<std::pair<uint64_t, Region>> RegionMap::Coalesced() const {
       bool anonymous = last.path.empty() && region.path.empty();
       bool same_file = !last.path.empty() && last.path == region.path && last.path[0] != '[' &&
                        last.offset + (last.end - last_begin) == region.offset;
-      if (last.end == begin && last.prot == region.prot && last.shared == region.shared &&
+      // memtrace's own memory stays apart, so that hiding it never hides or adds a program's bytes.
+      bool same_owner = (last.origin == Origin::kMemtrace) == (region.origin == Origin::kMemtrace);
+      if (last.end == begin && last.prot == region.prot && last.shared == region.shared && same_owner &&
           (anonymous || same_file)) {
         last.end = region.end;
         continue;

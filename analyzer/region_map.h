@@ -3,6 +3,7 @@
 // splits it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -39,7 +40,15 @@ struct Region {
   format::RecordKind cause = format::RecordKind::kMmap;
   uint32_t tid = 0;
   uint32_t stack_id = 0;
+  // Which birth the range comes from (MapChange::region_id): kept when the range is split, re-protected
+  // or named by a snapshot, so a mapping can be followed from its birth until its last byte goes.
+  uint64_t id = 0;
 };
+
+// "rw-p": protection and sharing as /proc/PID/maps writes them.
+std::string ModeString(uint64_t prot, bool shared);
+// The region's file or pseudo-path, or for anonymous memory a bracketed name saying who made it.
+std::string RegionLabel(const Region& region);
 
 class RegionMap {
  public:
@@ -55,15 +64,23 @@ class RegionMap {
   const Region* Find(uint64_t address, uint64_t* begin) const;
 
   const Map& regions() const { return regions_; }
-  void Clear() { regions_.clear(); }
+  void Clear() {
+    regions_.clear();
+    bytes_ = {};
+  }
+  // Bytes held by the regions of one origin, and by all: kept up to date by every change.
+  uint64_t BytesOf(Origin origin) const { return bytes_[static_cast<size_t>(origin)]; }
+  uint64_t TotalBytes() const;
 
   // Adjacent regions the kernel would show as one VMA (same protection, sharing and backing, file
-  // offsets continuing) merged, in address order: the form /proc/self/maps uses.
+  // offsets continuing) merged, in address order: the form /proc/self/maps uses, except that memtrace's
+  // own memory is never merged with the program's.
   std::vector<std::pair<uint64_t, Region>> Coalesced() const;
 
  private:
   void SplitAt(uint64_t address);
   Map regions_;
+  std::array<uint64_t, static_cast<size_t>(Origin::kOther) + 1> bytes_{};
 };
 
 }  // namespace memtrace::analyzer

@@ -21,6 +21,8 @@ struct ExportArguments {
   std::string output;
   FoldedWeight by = FoldedWeight::kBytes;
   bool by_given = false;
+  size_t max_mapping_slices = 20'000;
+  bool max_mapping_slices_given = false;
 };
 
 int Export(const ExportArguments& args) {
@@ -28,8 +30,12 @@ int Export(const ExportArguments& args) {
     fmt::print(stderr, "memtrace: error: --by applies to --format folded only\n");
     return kExitUsage;
   }
+  if (args.max_mapping_slices_given && args.format != ExportFormat::kChrome) {
+    fmt::print(stderr, "memtrace: error: --max-mapping-slices applies to --format chrome only\n");
+    return kExitUsage;
+  }
   ProgressReporter progress(STDERR_FILENO);
-  ExportRequest request{args.trace, args.output, args.by, &progress};
+  ExportRequest request{args.trace, args.output, args.by, args.max_mapping_slices, &progress};
   bool ok = false;
   switch (args.format) {
     case ExportFormat::kPprof: ok = ExportPprof(request); break;
@@ -66,6 +72,11 @@ void AddExportCommand(CLI::App& app, CommandAction* action) {
   command->add_option("--by", args->by, "folded: weigh stacks by bytes allocated or by calls")
       ->transform(CLI::CheckedTransformer(weights))
       ->each([args](const std::string&) { args->by_given = true; });
+  command
+      ->add_option("--max-mapping-slices", args->max_mapping_slices,
+                   "chrome: draw at most N mappings as slices (the rest are counted in otherData)")
+      ->check(CLI::Range(size_t{0}, size_t{1'000'000}))
+      ->each([args](const std::string&) { args->max_mapping_slices_given = true; });
   OnChosen(command, action, args, Export);
 }
 

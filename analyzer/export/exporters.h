@@ -3,6 +3,7 @@
 // trace or an unwritable output each prints one error line to stderr and returns false.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "analyzer/progress.h"
@@ -16,6 +17,7 @@ struct ExportRequest {
   std::string trace;
   std::string output;
   FoldedWeight weight = FoldedWeight::kBytes;
+  size_t max_mapping_slices = 20'000;    // chrome: mappings drawn; the rest are counted
   ProgressReporter* progress = nullptr;  // may be null
 };
 

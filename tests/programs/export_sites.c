@@ -6,13 +6,17 @@
 //   leak_mapped   1 x 300,000 B, never freed: an mmapped chunk still mapped at exit
 //   grow_big      3 x 1,000,000 B held together, then freed (alloc_space top, the peak's tree)
 //   many_small    in a second thread: 1000 x 64 B, each freed at once (alloc_objects top)
+//   map_some      the program's own mapping: 3 pages mmapped, the middle one made read-only and writable
+//                 again, the first unmapped, the other two moved by mremap to 4 pages, then all unmapped
 //
-// Prints "main TID" and "worker TID" (gettid) so tests can check the threads an export names.
+// Prints "main TID", "worker TID" (gettid) and "mapping ADDRESS MOVED_TO" (hex) so tests can check the
+// threads and the mapping an export names.
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
@@ -47,6 +51,21 @@ NOINLINE static void* many_small(void* unused) {
   return NULL;
 }
 
+NOINLINE static int map_some(void) {
+  long page = sysconf(_SC_PAGESIZE);
+  char* first = mmap(NULL, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (first == MAP_FAILED) return -1;
+  // Read-only and back again (mremap wants one VMA), then the first page unmapped.
+  if (mprotect(first + page, page, PROT_READ) != 0 ||
+      mprotect(first + page, page, PROT_READ | PROT_WRITE) != 0 || munmap(first, page) != 0) {
+    return -1;
+  }
+  char* moved = mremap(first + page, 2 * page, 4 * page, MREMAP_MAYMOVE);
+  if (moved == MAP_FAILED) return -1;
+  printf("mapping %lx %lx\n", (unsigned long)first, (unsigned long)moved);
+  return munmap(moved, 4 * page);
+}
+
 int main(void) {
   printf("main %d\n", gettid());
   fflush(stdout);
@@ -56,5 +75,5 @@ int main(void) {
   pthread_t worker;
   if (pthread_create(&worker, NULL, many_small, NULL) != 0) return 1;
   pthread_join(worker, NULL);
-  return 0;
+  return map_some() == 0 ? 0 : 1;
 }
