@@ -168,14 +168,14 @@ inline constexpr size_t EncodedBound(const Record& r) {
   return 2 + 16 * kMaxVarintBytes + r.frame_count * kMaxVarintBytes + r.byte_count + r.build_id_count;
 }
 
-// Appends `r` at `out` and returns the end. The caller guarantees EncodedBound(r) bytes of room and
-// that r.timestamp is not before state.last_timestamp.
-inline uint8_t* EncodeRecord(uint8_t* out, DeltaState& state, const Record& r) {
+// Appends `r`, stamped `timestamp`, at `out` and returns the end. The caller guarantees EncodedBound(r)
+// bytes of room and that `timestamp` is not before state.last_timestamp.
+inline uint8_t* EncodeRecord(uint8_t* out, DeltaState& state, const Record& r, uint64_t timestamp) {
   using internal::PutAddress;
   *out++ = static_cast<uint8_t>(r.kind);
   *out++ = r.flags;
-  out = PutVarint(out, r.timestamp - state.last_timestamp);
-  state.last_timestamp = r.timestamp;
+  out = PutVarint(out, timestamp - state.last_timestamp);
+  state.last_timestamp = timestamp;
   switch (ShapeOf(r.kind)) {
     case Shape::kAlloc:
       out = PutVarint(out, r.size);
@@ -303,6 +303,10 @@ inline uint8_t* EncodeRecord(uint8_t* out, DeltaState& state, const Record& r) {
   }
   if (r.flags & kFlagHasStack) out = PutVarint(out, r.stack_id);
   return out;
+}
+
+inline uint8_t* EncodeRecord(uint8_t* out, DeltaState& state, const Record& r) {
+  return EncodeRecord(out, state, r, r.timestamp);
 }
 
 enum class DecodeStatus { kOk, kTruncated, kCorrupt };

@@ -318,17 +318,7 @@ FileHeader* ReopenAfterFork() {
   return OpenTrace();
 }
 
-void Append(ThreadState& thread, const format::Record& given) {
-  // Records of one thread must not go back in time (deltas are unsigned); a record stamped before the
-  // thread's last one (a stack first seen by a realloc's release half) is moved up to it.
-  format::Record clamped;
-  const format::Record* chosen = &given;
-  if (given.timestamp < thread.deltas.last_timestamp && thread.chunk) {
-    clamped = given;
-    clamped.timestamp = thread.deltas.last_timestamp;
-    chosen = &clamped;
-  }
-  const format::Record& record = *chosen;
+void Append(ThreadState& thread, const format::Record& record) {
   uint32_t current = generation.load(std::memory_order_relaxed);
   if (thread.generation != current) {
     // First record of this thread, or of the fork child this thread now lives in.
@@ -343,16 +333,19 @@ void Append(ThreadState& thread, const format::Record& given) {
       return;
     }
   }
+  // Records of one thread must not go back in time (deltas are unsigned); a record stamped before the
+  // thread's last one (a stack first seen by a realloc's release half) is moved up to it.
+  uint64_t timestamp =
+      record.timestamp > thread.deltas.last_timestamp ? record.timestamp : thread.deltas.last_timestamp;
   uint8_t* out = thread.cursor;
-  if (thread.dropped) {
+  if (thread.dropped) [[unlikely]] {
     format::Record dropped;
     dropped.kind = format::RecordKind::kDropped;
-    dropped.timestamp = record.timestamp;
     dropped.count = thread.dropped;
-    out = format::EncodeRecord(out, thread.deltas, dropped);
+    out = format::EncodeRecord(out, thread.deltas, dropped, timestamp);
     thread.dropped = 0;
   }
-  Commit(thread, format::EncodeRecord(out, thread.deltas, record));
+  Commit(thread, format::EncodeRecord(out, thread.deltas, record, timestamp));
 }
 
 }  // namespace memtrace::preload
