@@ -108,15 +108,14 @@ void ForEachCallRecord(const format::ChunkHeader* chunk, Visit visit) {
   }
 }
 
-// Allocations minus releases: about the number of blocks live at the end. The table is sized for
-// them from the start, since growing it needs the old and the new table at once (1.5 times the
-// final size), and the scan runs when the program's heap is at its largest.
+// Allocations minus releases, from the counts the writer keeps in each chunk's header: about the
+// number of blocks live at the end. The table is sized for them from the start, since growing it
+// needs the old and the new table at once (1.5 times the final size), and the scan runs when the
+// program's heap is at its largest. Threads still running may add a few more; the table then grows.
 void CountLiveBlocks(const format::ChunkHeader* chunk, void* context) {
   auto& balance = *static_cast<int64_t*>(context);
-  ForEachCallRecord(chunk, [&](const format::Record& r) {
-    if (format::YieldsBlock(r.kind) && r.address) ++balance;
-    if (format::ShapeOf(r.kind) == format::Shape::kRelease) --balance;
-  });
+  balance += static_cast<int64_t>(__atomic_load_n(&chunk->blocks_allocated, __ATOMIC_RELAXED)) -
+             static_cast<int64_t>(__atomic_load_n(&chunk->blocks_released, __ATOMIC_RELAXED));
 }
 
 void ReplayChunk(const format::ChunkHeader* chunk, void* context) {

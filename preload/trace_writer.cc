@@ -201,6 +201,8 @@ bool AcquireChunk(ThreadState& thread, uint64_t timestamp) {
   chunk->pid = static_cast<uint32_t>(getpid());
   chunk->first_timestamp = timestamp;
   __atomic_store_n(&chunk->committed_bytes, 0, __ATOMIC_RELAXED);
+  chunk->blocks_allocated = 0;
+  chunk->blocks_released = 0;
   __atomic_store_n(&chunk->magic, format::kChunkMagic, __ATOMIC_RELEASE);
   thread.chunk = chunk;
   thread.chunk_index = index;
@@ -346,6 +348,11 @@ void Append(ThreadState& thread, const format::Record& record) {
     thread.dropped = 0;
   }
   Commit(thread, format::EncodeRecord(out, thread.deltas, record, timestamp));
+  if (format::YieldsBlock(record.kind)) {
+    thread.chunk->blocks_allocated += record.address != 0;
+  } else if (format::ShapeOf(record.kind) == format::Shape::kRelease) {
+    ++thread.chunk->blocks_released;
+  }
 }
 
 }  // namespace memtrace::preload
