@@ -15,9 +15,6 @@ MemorySample MemoryProfile::Now() const {
 }
 
 void MemoryProfile::Forget(uint64_t address) {
-  auto block = heap_.live().find(address);
-  if (block == heap_.live().end()) return;
-  sites_.Released(block->second.stack_id, block->second.size);
   auto mapping = mapping_length_.find(address);
   if (mapping != mapping_length_.end()) {
     mmapped_bytes_ -= mapping->second;
@@ -34,12 +31,12 @@ void MemoryProfile::Apply(const Event& e) {
   // A release, an in-place resize and a re-handed address all end the block that was at the address.
   if (IsRelease(e) || IsAllocation(e)) Forget(e.address);
   heap_.Apply(e);
+  sites_.Apply(e);
   if (IsAllocation(e)) {
     Verdict verdict = VerdictOf(e);
     uint64_t bytes = RequestedBytes(e);
     ++allocations_[static_cast<int>(verdict)];
     ++sizes_.counts[SizeHistogram::BucketOf(bytes)][static_cast<int>(verdict)];
-    sites_.Allocated(e.stack_id, bytes);
     if (verdict == Verdict::kMmapped) {
       mapping_length_[e.address] = MappingLength(e);
       mmapped_bytes_ += MappingLength(e);

@@ -1,5 +1,5 @@
 // One streaming consumer that aggregates everything a whole-trace report draws: live heap, mmapped-chunk
-// and program-break bytes over time (TimeSeries), allocation sites (SiteTable) with the largest live
+// and program-break bytes over time (TimeSeries), allocation sites (SiteStatistics) with the largest live
 // sites per time bucket, and request sizes by glibc's heap/mmap verdict. Its live-block bookkeeping is
 // HeapState's own, so its numbers equal `memtrace summary`'s.
 #pragma once
@@ -12,7 +12,7 @@
 
 #include "analyzer/brk_timeline.h"
 #include "analyzer/heap_state.h"
-#include "analyzer/site_table.h"
+#include "analyzer/site_statistics.h"
 #include "analyzer/time_series.h"
 #include "analyzer/trace_pass.h"
 
@@ -37,7 +37,7 @@ class MemoryProfile : public EventConsumer {
 
   const HeapState& heap() const { return heap_; }
   const BreakTimeline& brk() const { return *brk_; }
-  const SiteTable& sites() const { return sites_; }
+  const SiteStatistics& sites() const { return sites_; }
   const TimeSeries& series() const { return series_; }
   const SizeHistogram& sizes() const { return sizes_; }
   uint64_t allocations(Verdict verdict) const { return allocations_[static_cast<int>(verdict)]; }
@@ -46,14 +46,14 @@ class MemoryProfile : public EventConsumer {
   uint64_t peak_mmapped_bytes() const { return peak_mmapped_bytes_; }
 
  private:
-  // Takes the live block at `address`, if any, out of the per-site and mmapped accounts.
+  // Takes the live block at `address`, if any, out of the mmapped accounts.
   void Forget(uint64_t address);
   MemorySample Now() const;
 
   uint64_t start_ns_ = 0;
   HeapState heap_;
   std::optional<BreakTimeline> brk_;
-  SiteTable sites_;
+  SiteStatistics sites_;
   TimeSeries series_{kTimeBuckets};
   SizeHistogram sizes_;
   std::array<uint64_t, 3> allocations_{};

@@ -31,7 +31,7 @@ TraceDigest DigestTrace(const TraceInfo& info, const MemoryProfile& profile, con
     }
     return site;
   };
-  for (const SiteStats& s : profile.sites().sites()) {
+  for (const SiteNumbers& s : profile.sites().sites()) {
     SourceSite* site = site_of(s.stack_id);
     site->calls += s.calls;
     site->bytes += s.bytes;

@@ -30,19 +30,6 @@ constexpr Section kSections[] = {
      &SiteNumbers::mmapped_calls, false, "mmapped"},
 };
 
-std::vector<const SiteNumbers*> Top(const std::vector<SiteNumbers>& sites, uint64_t SiteNumbers::*measure,
-                                    size_t n) {
-  std::vector<const SiteNumbers*> ranked;
-  for (const SiteNumbers& site : sites) {
-    if (site.*measure) ranked.push_back(&site);
-  }
-  size_t keep = std::min(n, ranked.size());
-  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(keep), ranked.end(),
-                    [&](const SiteNumbers* a, const SiteNumbers* b) { return a->*measure > b->*measure; });
-  ranked.resize(keep);
-  return ranked;
-}
-
 // The first `limit` source-level frames of a site's stack.
 std::vector<SymbolizedFrame> SiteFrames(const SiteNumbers& site, const StackStore& stacks,
                                         Symbolizer& symbolizer, size_t limit) {
@@ -56,10 +43,11 @@ std::vector<SymbolizedFrame> SiteFrames(const SiteNumbers& site, const StackStor
 void PrintSiteSectionsText(std::FILE* out, const std::vector<SiteNumbers>& sites, const StackStore& stacks,
                            Symbolizer& symbolizer, size_t top) {
   for (const Section& section : kSections) {
-    auto ranked = Top(sites, section.measure, top);
+    std::vector<uint32_t> ranked = RankSites(sites, section.measure, top);
     if (ranked.empty()) continue;
     fmt::print(out, "\n{}\n", section.title);
-    for (const SiteNumbers* site : ranked) {
+    for (uint32_t index : ranked) {
+      const SiteNumbers* site = &sites[index];
       uint64_t value = site->*section.measure;
       std::string headline =
           section.measure == &SiteNumbers::calls
@@ -81,7 +69,8 @@ void PrintSiteSectionsJson(JsonWriter& json, const std::vector<SiteNumbers>& sit
   json.BeginObject("sites");
   for (const Section& section : kSections) {
     json.BeginArray(section.key);
-    for (const SiteNumbers* site : Top(sites, section.measure, top)) {
+    for (uint32_t index : RankSites(sites, section.measure, top)) {
+      const SiteNumbers* site = &sites[index];
       json.BeginObject()
           .Field("calls", site->calls)
           .Field("bytes", site->bytes)

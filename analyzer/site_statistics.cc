@@ -4,16 +4,28 @@
 
 namespace memtrace::analyzer {
 
+namespace {
+
+// With a stack the stack alone names the site; without, the allocating call does.
+uint64_t SiteKey(uint32_t stack_id, RecordKind kind) {
+  return stack_id ? (uint64_t{stack_id} << 8) : static_cast<uint8_t>(kind);
+}
+
+}  // namespace
+
 uint32_t SiteStatistics::SiteOf(uint32_t stack_id, RecordKind kind) {
-  // With a stack the stack alone names the site; without, the allocating call does.
-  uint64_t key = stack_id ? (uint64_t{stack_id} << 8) : static_cast<uint8_t>(kind);
-  auto [it, inserted] = index_.try_emplace(key, static_cast<uint32_t>(sites_.size()));
+  auto [it, inserted] = index_.try_emplace(SiteKey(stack_id, kind), static_cast<uint32_t>(sites_.size()));
   if (inserted) {
     sites_.emplace_back();
     sites_.back().stack_id = stack_id;
     sites_.back().kind = kind;
   }
   return it->second;
+}
+
+int64_t SiteStatistics::Find(uint32_t stack_id, RecordKind kind) const {
+  auto it = index_.find(SiteKey(stack_id, kind));
+  return it == index_.end() ? -1 : static_cast<int64_t>(it->second);
 }
 
 void SiteStatistics::BeforeChange(SiteNumbers& site) {
@@ -23,35 +35,31 @@ void SiteStatistics::BeforeChange(SiteNumbers& site) {
   }
 }
 
+void SiteStatistics::Forget(uint64_t address) {
+  auto it = live_.find(address);
+  if (it == live_.end()) return;
+  SiteNumbers& site = sites_[it->second.site];
+  BeforeChange(site);
+  site.live_bytes -= it->second.size;
+  --site.live_blocks;
+  live_total_ -= it->second.size;
+  live_.erase(it);
+}
+
 void SiteStatistics::Apply(const Event& e) {
   if (IsRelease(e)) {
-    auto it = live_.find(e.address);
-    if (it == live_.end()) return;
-    SiteNumbers& site = sites_[it->second.site];
-    BeforeChange(site);
-    site.live_bytes -= it->second.size;
-    --site.live_blocks;
-    live_total_ -= it->second.size;
     auto last = last_allocation_.find(e.tid);
     if (last != last_allocation_.end() && last->second == e.address &&
         e.kind != RecordKind::kReallocRelease) {
-      ++site.temporary;
+      auto block = live_.find(e.address);
+      if (block != live_.end()) ++sites_[block->second.site].temporary;
     }
-    live_.erase(it);
+    Forget(e.address);
     return;
   }
   if (!IsAllocation(e)) return;
-  if (IsResizeInPlace(e)) {
-    auto it = live_.find(e.address);
-    if (it != live_.end()) {
-      SiteNumbers& old = sites_[it->second.site];
-      BeforeChange(old);
-      old.live_bytes -= it->second.size;
-      --old.live_blocks;
-      live_total_ -= it->second.size;
-      live_.erase(it);
-    }
-  }
+  // An in-place resize, and an address handed out again without a release, end the block there.
+  Forget(e.address);
   uint32_t index = SiteOf(e.stack_id, e.kind);
   SiteNumbers& site = sites_[index];
   uint64_t bytes = RequestedBytes(e);
@@ -64,6 +72,7 @@ void SiteStatistics::Apply(const Event& e) {
   if (verdict == Verdict::kMmapped) ++site.mmapped_calls;
   site.live_bytes += bytes;
   ++site.live_blocks;
+  site.max_live_bytes = std::max(site.max_live_bytes, site.live_bytes);
   live_[e.address] = {index, bytes};
   last_allocation_[e.tid] = e.address;
   live_total_ += bytes;
@@ -79,6 +88,29 @@ std::vector<SiteNumbers> SiteStatistics::Sites() const {
     if (site.peak_epoch != epoch_) site.peak_bytes = site.live_bytes;
   }
   return sites;
+}
+
+std::vector<SiteBytes> SiteStatistics::TopLive(size_t n) const {
+  std::vector<SiteBytes> top;
+  for (uint32_t i : RankSites(sites_, &SiteNumbers::live_bytes, n)) {
+    top.push_back({i, sites_[i].live_bytes, sites_[i].live_blocks});
+  }
+  return top;
+}
+
+std::vector<uint32_t> RankSites(const std::vector<SiteNumbers>& sites, uint64_t SiteNumbers::*measure,
+                                size_t n) {
+  std::vector<uint32_t> order;
+  for (uint32_t i = 0; i < sites.size(); ++i) {
+    if (sites[i].*measure) order.push_back(i);
+  }
+  auto larger = [&](uint32_t a, uint32_t b) {
+    return sites[a].*measure != sites[b].*measure ? sites[a].*measure > sites[b].*measure : a < b;
+  };
+  n = std::min(n, order.size());
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n), order.end(), larger);
+  order.resize(n);
+  return order;
 }
 
 }  // namespace memtrace::analyzer

@@ -18,7 +18,7 @@ struct MemorySample {
 
 // A site and its live bytes at one moment.
 struct SiteBytes {
-  uint32_t site = 0;  // index in the SiteTable
+  uint32_t site = 0;  // index in SiteStatistics::sites()
   uint64_t bytes = 0;
   uint64_t blocks = 0;
 };

@@ -44,3 +44,8 @@ if(MEMTRACE_BUILD_FUZZERS)
   target_link_options(trace_reader_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined)
   set_target_properties(trace_reader_fuzzer PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endif()
+
+# ---- analyzer/ (units the reports share; export and replay units sit with their e2e tests) ----
+memtrace_unit_test(site_statistics_test
+  SOURCES ${PROJECT_SOURCE_DIR}/analyzer/site_statistics_test.cc
+  LIBRARIES memtrace_analysis)

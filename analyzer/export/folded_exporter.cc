@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <map>
 
-#include "analyzer/export/allocation_sites.h"
 #include "analyzer/export/exporters.h"
 #include "analyzer/export/output_file.h"
+#include "analyzer/export/site_frames.h"
 
 namespace memtrace::analyzer {
 
@@ -26,15 +26,15 @@ std::string FoldedName(const SymbolizedFrame& frame) {
 
 bool ExportFolded(const ExportRequest& request) {
   StackStore stacks;
-  AllocationSites sites;
+  SiteStatistics sites;
   TraceInfo info;
   if (!ReadTrace(request.trace, {&stacks, &sites}, &info, request.progress)) return false;
   Symbolizer symbolizer(stacks.modules());
   std::map<std::string, uint64_t> folded;
-  std::vector<AllocationSite> sorted = sites.Sorted();
+  std::vector<SiteNumbers> site_list = sites.Sites();
   if (request.progress) request.progress->Start("symbolizing");
-  for (size_t i = 0; i < sorted.size(); ++i) {
-    const AllocationSite& site = sorted[i];
+  for (size_t i = 0; i < site_list.size(); ++i) {
+    const SiteNumbers& site = site_list[i];
     uint64_t value = request.weight == FoldedWeight::kBytes ? site.bytes : site.calls;
     if (value == 0) continue;
     std::vector<SymbolizedFrame> frames = SiteFrames(site, stacks, symbolizer);
@@ -44,7 +44,7 @@ bool ExportFolded(const ExportRequest& request) {
       line += FoldedName(*frame);
     }
     folded[line] += value;
-    if (request.progress && i % 256 == 0) request.progress->Update(i, sorted.size());
+    if (request.progress && i % 256 == 0) request.progress->Update(i, site_list.size());
   }
   if (request.progress) request.progress->Finish();
   OutputFile out(request.output);

@@ -26,8 +26,6 @@ std::string HexBytes(const std::string& bytes) {
   return hex;
 }
 
-
-
 void WriteSummary(JsonWriter& json, const TraceInfo& info, const TraceSummary& s) {
   const HeapState& heap = s.heap();
   uint64_t start = info.header.start_monotonic_ns;

@@ -1,18 +1,19 @@
 // valgrind massif's out file, read by ms_print and massif-visualizer: a series of snapshots of the
 // live heap (bytes asked for; memtrace records no allocator overhead or stacks, so those are 0), and
 // for the peak snapshot the allocation tree: the live bytes by allocation site, callers below callees.
-// The peak's tree needs the live blocks at that moment, so the trace is read twice: once for the
-// series and the peak's position, once more up to the peak.
+// One pass: SiteStatistics keeps each site's share of the heap's first highest peak, the moment the
+// series marks as the peak snapshot (both follow HeapState's live bytes).
 #include <fmt/core.h>
 
 #include <algorithm>
 #include <map>
 #include <memory>
 
-#include "analyzer/export/allocation_sites.h"
 #include "analyzer/export/counter_sampler.h"
 #include "analyzer/export/exporters.h"
 #include "analyzer/export/output_file.h"
+#include "analyzer/export/site_frames.h"
+#include "analyzer/heap_state.h"
 
 namespace memtrace::analyzer {
 
@@ -22,7 +23,7 @@ constexpr uint64_t kSnapshotIntervalNs = 1'000'000;
 constexpr size_t kMaxSnapshots = 100;      // massif's own default cap (--max-snapshots)
 constexpr double kThresholdPercent = 1.0;  // massif's --threshold: smaller subtrees are merged
 
-// Pass 1: the live-bytes series and the event at which the peak was first reached.
+// The live-bytes series and the event at which the peak was first reached.
 class HeapSeries : public EventConsumer {
  public:
   void Apply(const Event& e) override {
@@ -42,21 +43,6 @@ class HeapSeries : public EventConsumer {
   uint64_t peak_timestamp_ = 0;
 
  private:
-  HeapState heap_;
-};
-
-// Pass 2: the heap as it was right after the peak's event.
-class HeapUpTo : public EventConsumer {
- public:
-  explicit HeapUpTo(uint64_t last_event) : last_event_(last_event) {}
-  void Apply(const Event& e) override {
-    if (++events_ <= last_event_) heap_.Apply(e);
-  }
-  const HeapState& heap() const { return heap_; }
-
- private:
-  uint64_t last_event_;
-  uint64_t events_ = 0;
   HeapState heap_;
 };
 
@@ -101,30 +87,27 @@ struct Snapshot {
 
 bool ExportMassif(const ExportRequest& request) {
   HeapSeries series;
-  TraceInfo info;
-  if (!ReadTrace(request.trace, {&series}, &info, request.progress)) return false;
-  series.sampler_.Close();
-  HeapUpTo at_peak(series.peak_event_);
   StackStore stacks;
-  AllocationSites sites;
-  TraceInfo second_info;
-  if (!ReadTrace(request.trace, {&at_peak, &stacks}, &second_info, request.progress)) return false;
-  sites.AddLive(at_peak.heap());
+  SiteStatistics sites;
+  TraceInfo info;
+  if (!ReadTrace(request.trace, {&series, &stacks, &sites}, &info, request.progress)) return false;
+  series.sampler_.Close();
 
   Symbolizer symbolizer(stacks.modules());
   TreeNode root;
-  std::vector<AllocationSite> sorted = sites.Sorted();
+  std::vector<SiteNumbers> site_list = sites.Sites();
   if (request.progress) request.progress->Start("symbolizing");
-  for (size_t i = 0; i < sorted.size(); ++i) {
-    root.bytes += sorted[i].live_bytes;
+  for (size_t i = 0; i < site_list.size(); ++i) {
+    if (site_list[i].peak_bytes == 0) continue;  // held nothing at the peak
+    root.bytes += site_list[i].peak_bytes;
     TreeNode* node = &root;
-    for (const SymbolizedFrame& frame : SiteFrames(sorted[i], stacks, symbolizer)) {  // innermost first
+    for (const SymbolizedFrame& frame : SiteFrames(site_list[i], stacks, symbolizer)) {  // innermost first
       std::unique_ptr<TreeNode>& child = node->children[FrameLabel(frame)];
       if (!child) child = std::make_unique<TreeNode>();
-      child->bytes += sorted[i].live_bytes;
+      child->bytes += site_list[i].peak_bytes;
       node = child.get();
     }
-    if (request.progress && i % 256 == 0) request.progress->Update(i, sorted.size());
+    if (request.progress && i % 256 == 0) request.progress->Update(i, site_list.size());
   }
   if (request.progress) request.progress->Finish();
 

@@ -7,12 +7,11 @@
 
 #include <algorithm>
 
-#include "analyzer/export/allocation_sites.h"
 #include "analyzer/export/exporters.h"
 #include "analyzer/export/gzip.h"
 #include "analyzer/export/output_file.h"
 #include "analyzer/export/protobuf_encoder.h"
-#include "analyzer/trace_summary.h"
+#include "analyzer/export/site_frames.h"
 
 namespace memtrace::analyzer {
 
@@ -52,7 +51,7 @@ class ProfileBuilder {
     for (const Module& module : stacks.modules()) AddMapping(module);
   }
 
-  void AddSample(const AllocationSite& site) {
+  void AddSample(const SiteNumbers& site) {
     std::vector<uint64_t> location_ids;
     const std::vector<uint64_t>& addresses = site.stack_id ? stacks_.Frames(site.stack_id) : kNoFrames;
     for (uint64_t address : addresses) location_ids.push_back(LocationAt(address));
@@ -193,19 +192,17 @@ class ProfileBuilder {
 }  // namespace
 
 bool ExportPprof(const ExportRequest& request) {
-  TraceSummary summary;
   StackStore stacks;
-  AllocationSites sites;
+  SiteStatistics sites;
   TraceInfo info;
-  if (!ReadTrace(request.trace, {&summary, &stacks, &sites}, &info, request.progress)) return false;
-  sites.AddLive(summary.heap());
+  if (!ReadTrace(request.trace, {&stacks, &sites}, &info, request.progress)) return false;
   Symbolizer symbolizer(stacks.modules());
   ProfileBuilder builder(stacks, symbolizer);
-  std::vector<AllocationSite> sorted = sites.Sorted();
+  std::vector<SiteNumbers> site_list = sites.Sites();
   if (request.progress) request.progress->Start("symbolizing");
-  for (size_t i = 0; i < sorted.size(); ++i) {
-    builder.AddSample(sorted[i]);
-    if (request.progress && i % 256 == 0) request.progress->Update(i, sorted.size());
+  for (size_t i = 0; i < site_list.size(); ++i) {
+    builder.AddSample(site_list[i]);
+    if (request.progress && i % 256 == 0) request.progress->Update(i, site_list.size());
   }
   if (request.progress) request.progress->Finish();
   std::string compressed;

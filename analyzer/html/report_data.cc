@@ -30,7 +30,7 @@ std::string Cut(std::string text) {
 // Sites the document lists, numbered in order of first mention; each is symbolized once.
 class ListedSites {
  public:
-  ListedSites(const SiteTable& table, const StackStore& stacks, Symbolizer& symbolizer)
+  ListedSites(const SiteStatistics& table, const StackStore& stacks, Symbolizer& symbolizer)
       : table_(table), stacks_(stacks), symbolizer_(symbolizer) {}
 
   uint32_t Mention(uint32_t site) {
@@ -50,11 +50,11 @@ class ListedSites {
   void Write(JsonWriter& json) {
     json.BeginArray("sites");
     for (uint32_t site : order_) {
-      const SiteStats& s = table_.sites()[site];
+      const SiteNumbers& s = table_.sites()[site];
       json.BeginObject()
           .Field("calls", s.calls)
           .Field("bytes", s.bytes)
-          .Field("peak_live_bytes", s.peak_live_bytes)
+          .Field("peak_live_bytes", s.max_live_bytes)
           .Field("live_bytes", s.live_bytes);
       json.BeginArray("frames");
       const auto& frames = Source(site).frames;
@@ -70,15 +70,13 @@ class ListedSites {
   }
 
  private:
-  const SiteTable& table_;
+  const SiteStatistics& table_;
   const StackStore& stacks_;
   Symbolizer& symbolizer_;
   absl::flat_hash_map<uint32_t, uint32_t> number_;
   std::vector<uint32_t> order_;
   absl::flat_hash_map<uint32_t, SourceStack> source_;
 };
-
-
 
 void WriteTotals(JsonWriter& json, const TraceInfo& info, const MemoryProfile& p) {
   uint64_t start = info.header.start_monotonic_ns;
@@ -151,7 +149,7 @@ void WriteLeaks(JsonWriter& json, const MemoryProfile& p, const LeakAnalysis& le
   json.BeginArray("groups");
   for (size_t i = 0; i < leaks.groups.size() && i < kReportLimits.leak_groups; ++i) {
     const LeakGroup& g = leaks.groups[i];
-    int64_t site = p.sites().Find(g.stack_id);
+    int64_t site = p.sites().Find(g.stack_id, g.kind);
     json.BeginObject()
         .Field("class", g.leak_class ? LeakClassKey(*g.leak_class) : "unclassified")
         .Field("blocks", g.blocks)
@@ -174,7 +172,7 @@ void WriteFlameNode(JsonWriter& json, const FlameTree& tree, uint32_t id, std::s
 // Allocated bytes by call path, outermost frame at the top: [name, bytes, [children...]].
 void WriteFlame(JsonWriter& json, const MemoryProfile& p, ListedSites& listed) {
   FlameTree tree;
-  std::vector<uint32_t> order = p.sites().Top(p.sites().sites().size(), &SiteStats::bytes);
+  std::vector<uint32_t> order = RankSites(p.sites().sites(), &SiteNumbers::bytes, p.sites().sites().size());
   for (size_t i = 0; i < order.size(); ++i) {
     uint64_t bytes = p.sites().sites()[order[i]].bytes;
     if (i >= kReportLimits.flame_sites) {
@@ -202,11 +200,11 @@ void WriteReportData(std::FILE* out, const TraceInfo& info, const MemoryProfile&
   WriteTraceJson(json, info);
   WriteTotals(json, info, profile);
   json.BeginArray("top_by_bytes");
-  for (uint32_t site : profile.sites().Top(kReportLimits.top_sites, &SiteStats::bytes)) {
+  for (uint32_t site : RankSites(profile.sites().sites(), &SiteNumbers::bytes, kReportLimits.top_sites)) {
     json.Field("", listed.Mention(site));
   }
   json.EndArray().BeginArray("top_by_calls");
-  for (uint32_t site : profile.sites().Top(kReportLimits.top_sites, &SiteStats::calls)) {
+  for (uint32_t site : RankSites(profile.sites().sites(), &SiteNumbers::calls, kReportLimits.top_sites)) {
     json.Field("", listed.Mention(site));
   }
   json.EndArray();
