@@ -160,25 +160,6 @@ void DescribeProcess(format::FileHeader* header) {
   EmitModules(thread_state);
 }
 
-void AfterForkInChild() {
-  // Only this thread exists now; its state still names the parent's chunk until Append sees the
-  // new generation.
-  if (tracer_state.load(std::memory_order_acquire) != TracerState::kReady) return;
-  ++thread_state.depth;
-  end_owner.store(0, std::memory_order_relaxed);  // a thread that was ending the parent is not here
-  char parent_trace[512];
-  CopyText(parent_trace, sizeof parent_trace, TracePath());
-  if (format::FileHeader* header = ReopenAfterFork()) {
-    stacks_enabled = stacks_enabled && InitializeStackCapture(/*after_fork=*/true);
-    DescribeProcess(header);
-    NameParentTrace(header, parent_trace);
-    EmitMapsSnapshot(thread_state, format::SnapshotReason::kStart);
-  } else {
-    tracer_state.store(TracerState::kDisabled, std::memory_order_release);
-  }
-  --thread_state.depth;
-}
-
 void EmitEnd(format::EndReason reason, int status) {
   HookScope scope;
   if (!scope.active()) return;
@@ -213,6 +194,25 @@ __attribute__((constructor)) void InitializeEarly() {
 __attribute__((destructor)) void RecordExit() { EmitEnd(format::EndReason::kExit, exit_status); }
 
 }  // namespace
+
+void AfterForkInChild() {
+  // Only this thread exists now; its state still names the parent's chunk until Append sees the
+  // new generation.
+  if (tracer_state.load(std::memory_order_acquire) != TracerState::kReady) return;
+  ++thread_state.depth;
+  end_owner.store(0, std::memory_order_relaxed);  // a thread that was ending the parent is not here
+  char parent_trace[512];
+  CopyText(parent_trace, sizeof parent_trace, TracePath());
+  if (format::FileHeader* header = ReopenAfterFork()) {
+    stacks_enabled = stacks_enabled && InitializeStackCapture(/*after_fork=*/true);
+    DescribeProcess(header);
+    NameParentTrace(header, parent_trace);
+    EmitMapsSnapshot(thread_state, format::SnapshotReason::kStart);
+  } else {
+    tracer_state.store(TracerState::kDisabled, std::memory_order_release);
+  }
+  --thread_state.depth;
+}
 
 EndClaim ClaimEnd(bool fatal_signal) {
   uint64_t tid = CurrentTid();

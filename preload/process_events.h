@@ -9,6 +9,10 @@ namespace memtrace::preload {
 // Writes the current /proc/self/maps as kMapEntry records followed by a kMapsSnapshotEnd.
 void EmitMapsSnapshot(ThreadState& thread, format::SnapshotReason reason);
 
+// In a fork child, before it runs anything else: the child gets a trace of its own that names the
+// parent's. Run by fork's atfork handler, and by the _Fork hook (which runs no atfork handlers).
+void AfterForkInChild();
+
 // At most one thread writes the records that end a process (exit, _exit or a fatal signal).
 enum class EndClaim {
   kClaimed,          // the calling thread writes them

@@ -1,8 +1,9 @@
 // Threads, processes and libraries: thread stacks (pthread_create), fork children, exec'd images,
 // dlopen/dlclose, and the /proc/self/maps snapshots that let the analyzer name every mapping.
 //
-// vfork and posix_spawn are not wrapped: a vfork child shares our memory and must not write to the
-// trace, and posix_spawn's child execs at once (its new image is traced through LD_PRELOAD).
+// fork and _Fork children get a trace of their own. vfork and posix_spawn are not wrapped: a vfork
+// child shares our memory and must not write to the trace, and posix_spawn's child execs at once (its
+// new image is traced through LD_PRELOAD).
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
@@ -247,24 +248,38 @@ int ExecArgumentList(const char* first, va_list& args, bool environment_follows,
   return exec(argv, envp);
 }
 
+// The parent's side of a fork: which child it made.
+void RecordFork(pid_t child) {
+  int saved = errno;
+  HookScope scope;
+  if (scope.active()) {
+    Record record;
+    record.kind = RecordKind::kFork;
+    record.timestamp = NowNanoseconds();
+    record.param = child;
+    scope.Emit(record);
+  }
+  errno = saved;
+}
+
 }  // namespace
 
 extern "C" {
 
 MEMTRACE_EXPORT pid_t fork(void) {
   pid_t pid = Resolved(real.fork, "fork")();
-  if (pid > 0) {
-    int saved = errno;
-    HookScope scope;
-    if (scope.active()) {
-      Record record;
-      record.kind = RecordKind::kFork;
-      record.timestamp = NowNanoseconds();
-      record.param = pid;
-      scope.Emit(record);
-    }
-    errno = saved;
-  }
+  if (pid > 0) RecordFork(pid);
+  return pid;
+}
+
+// glibc's fork without the atfork handlers (for async-signal-safe forking): the child would go on
+// writing into the parent's trace, so it is given its own here.
+MEMTRACE_EXPORT pid_t _Fork(void) {
+  pid_t pid = Resolved(real._Fork, "_Fork")();
+  int saved = errno;
+  if (pid == 0) AfterForkInChild();
+  if (pid > 0) RecordFork(pid);
+  errno = saved;
   return pid;
 }
 

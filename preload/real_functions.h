@@ -40,6 +40,7 @@ namespace memtrace::preload {
   X(_exit, void, (int))                                                                \
   X(_Exit, void, (int))                                                                \
   X(fork, pid_t, ())                                                                   \
+  X(_Fork, pid_t, ())                                                                  \
   X(pthread_create, int, (pthread_t*, const pthread_attr_t*, void* (*)(void*), void*)) \
   X(execve, int, (const char*, char* const*, char* const*))                            \
   X(execvpe, int, (const char*, char* const*, char* const*))                           \

@@ -189,6 +189,24 @@ class EndingsTest(E2ETestCase):
         self.assertEqual(t["exit_status"], 4)
         self.assertGreaterEqual(t["threads"], 2)
 
+    def test_underscore_fork_child_gets_its_own_trace(self):
+        # _Fork runs no atfork handlers: without its own hook the child would write into the parent's trace.
+        plain = run_plain([program("robust_end"), "_Fork"], timeout=60)
+        run = self.traced([program("robust_end"), "_Fork"], timeout=60)
+        self.assertEqual((run.returncode, run.stdout), (plain.returncode, plain.stdout))
+        self.assertEqual(run.returncode, 7, run.stderr[-2000:])
+        self.assertEqual(len(run.traces), 2, run.traces)
+        # The child's trace names its parent's.
+        child, parent = sorted(run.traces, key=lambda t: summary(t)["trace"]["parent_trace"] == "")
+        sizes = lambda trace: [x.get("size") for x in calls(trace) if x["call"] == "malloc"]
+        self.assertEqual(sizes(parent).count(12345), 5)
+        self.assertNotIn(4321, sizes(parent), "the child's calls are not in the parent's trace")
+        self.assertEqual(sizes(child).count(4321), 3)
+        p, c = summary(parent)["trace"], summary(child)["trace"]
+        self.assertEqual((p["complete"], p["end"], p["exit_status"]), (True, "exit", 7), p)
+        self.assertEqual((c["complete"], c["end"], c["exit_status"]), (True, "_exit", 0), c)
+        self.assertEqual(c["parent_trace"], parent, c)
+
 
 if __name__ == "__main__":
     unittest.main()

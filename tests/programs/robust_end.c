@@ -6,11 +6,15 @@
 //   exit         exit(5) from main
 //   return       return 6 from main
 //   thread_exit  exit(4) from a second thread while the main thread keeps allocating
+//   _Fork        _Fork() (fork without atfork handlers); the child makes three 4321-byte allocations and
+//                _exit(0)s, the parent waits for it and exits 7
 // Output is written with write(2) before the end, so it is complete whatever the end is.
+#define _GNU_SOURCE  // _Fork
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +53,22 @@ int main(int argc, char** argv) {
     *null = 1;
   }
   if (strcmp(mode, "_exit") == 0) _exit(3);
+  if (strcmp(mode, "_Fork") == 0) {
+    pid_t child = _Fork();
+    if (child < 0) return 2;
+    if (child == 0) {
+      for (int i = 0; i < 3; ++i) {
+        void* volatile block = malloc(4321);  // volatile: the pair is not optimized away
+        free(block);
+      }
+      say("child done\n");
+      _exit(0);
+    }
+    int status = 0;
+    if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return 2;
+    say("parent done\n");
+    exit(7);
+  }
   if (strcmp(mode, "exit") == 0) exit(5);
   if (strcmp(mode, "return") == 0) return 6;
   if (strcmp(mode, "thread_exit") == 0) {
