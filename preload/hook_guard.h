@@ -1,8 +1,8 @@
 // Entry and exit of every hook: re-entry guard, lazy initialization and errno preservation.
 //
-// Only the outermost hooked call of a thread is recorded: operator new -> malloc, reallocarray ->
-// realloc, memtrace's own work and a signal handler interrupting a hook all see depth > 0 and go
-// straight to the real function.
+// Only the outermost hooked call of a thread is recorded: operator new -> malloc, memtrace's own work
+// and a signal handler interrupting a hook all see depth > 0 and go straight to the real function.
+// The signal handler's calls are counted as dropped; calls made under InternalWork are not.
 #pragma once
 
 #include <errno.h>
@@ -30,10 +30,35 @@ bool InitializeTracer();
 // A pointer as the trace stores it.
 inline uint64_t AddressOf(const void* p) { return reinterpret_cast<uint64_t>(p); }
 
+// Marks memtrace's own calls into code that may call hooked functions (libstdc++'s operator new,
+// pthread_getattr_np, the unwinder): the nested calls they make are memtrace's doing, not dropped.
+class InternalWork {
+ public:
+  InternalWork() : thread_(thread_state) {
+    ++thread_.depth;
+    ++thread_.internal;
+  }
+  ~InternalWork() {
+    --thread_.internal;
+    --thread_.depth;
+  }
+  InternalWork(const InternalWork&) = delete;
+  InternalWork& operator=(const InternalWork&) = delete;
+
+ private:
+  ThreadState& thread_;
+};
+
 class HookScope {
  public:
   HookScope() : thread_(thread_state) {
-    if (thread_.depth) return;
+    if (thread_.depth) {
+      // Re-entered: a signal handler interrupted a hook of this thread, unless memtrace itself called.
+      if (!thread_.internal && tracer_state.load(std::memory_order_relaxed) == TracerState::kReady) {
+        __atomic_fetch_add(&thread_.dropped, 1, __ATOMIC_RELAXED);
+      }
+      return;
+    }
     thread_.depth = 1;
     if (tracer_state.load(std::memory_order_acquire) == TracerState::kReady || InitializeTracer()) {
       active_ = true;
@@ -57,7 +82,13 @@ class HookScope {
     if (stacks_enabled && !format::IsMeta(record.kind) &&
         (release_stacks || format::ShapeOf(record.kind) != format::Shape::kRelease)) {
       if (!stack_captured_) {
-        stack_id_ = CaptureStack(thread_, record.timestamp);
+        if (thread_.unwound) {
+          stack_id_ = CaptureStack(thread_, record.timestamp);
+        } else {
+          InternalWork first_unwind;  // libunwind's first use in a thread allocates its TLS via malloc
+          stack_id_ = CaptureStack(thread_, record.timestamp);
+          thread_.unwound = true;
+        }
         stack_captured_ = true;
       }
       if (stack_id_) {

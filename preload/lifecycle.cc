@@ -176,9 +176,12 @@ void EmitEnd(format::EndReason reason, int status) {
       }
     default: return;  // another thread's end is already written or being written
   }
-  EmitModules(thread_state);  // libraries loaded since start-up, for symbolizing their stacks
-  if (leak_scan_enabled) RunLeakScan(thread_state, /*checked_reads=*/false);
-  EmitMapsSnapshot(thread_state, format::SnapshotReason::kExit);
+  {
+    InternalWork work;
+    EmitModules(thread_state);  // libraries loaded since start-up, for symbolizing their stacks
+    if (leak_scan_enabled) RunLeakScan(thread_state, /*checked_reads=*/false);
+    EmitMapsSnapshot(thread_state, format::SnapshotReason::kExit);
+  }
   format::Record record;
   record.kind = format::RecordKind::kProcessEnd;
   record.timestamp = NowNanoseconds();
@@ -199,7 +202,7 @@ void AfterForkInChild() {
   // Only this thread exists now; its state still names the parent's chunk until Append sees the
   // new generation.
   if (tracer_state.load(std::memory_order_acquire) != TracerState::kReady) return;
-  ++thread_state.depth;
+  InternalWork work;
   end_owner.store(0, std::memory_order_relaxed);  // a thread that was ending the parent is not here
   char parent_trace[512];
   CopyText(parent_trace, sizeof parent_trace, TracePath());
@@ -211,7 +214,6 @@ void AfterForkInChild() {
   } else {
     tracer_state.store(TracerState::kDisabled, std::memory_order_release);
   }
-  --thread_state.depth;
 }
 
 EndClaim ClaimEnd(bool fatal_signal) {
@@ -227,7 +229,7 @@ EndClaim ClaimEnd(bool fatal_signal) {
 // (or wait for while holding malloc's); libraries the program dlopened were recorded when it did.
 void WriteSignalEnd(int signo) {
   int interrupted_depth = thread_state.depth;
-  ++thread_state.depth;  // anything hooked reached from here goes straight to the real function
+  InternalWork work;  // anything hooked reached from here goes straight to the real function
   // Interrupted inside a hook, the heap may have changed without its record (a free whose record
   // is not written yet may have given memory back): read memory only through checked reads.
   if (leak_scan_enabled) RunLeakScan(signal_writer, /*checked_reads=*/interrupted_depth > 0);

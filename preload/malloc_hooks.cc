@@ -109,8 +109,9 @@ MEMTRACE_EXPORT void* reallocarray(void* old_block, size_t count, size_t size) {
   record.kind = RecordKind::kReallocArray;
   record.count = count;
   record.size = size;
+  // glibc's reallocarray is this overflow check and a realloc, which it calls through the hooked
+  // symbol: doing it here keeps that inner call from looking like a re-entry.
   auto call = [&]() -> void* {
-    if (real.reallocarray) return real.reallocarray(old_block, count, size);
     size_t bytes;
     if (__builtin_mul_overflow(count, size, &bytes)) {
       errno = ENOMEM;

@@ -73,7 +73,12 @@ void* TracedNew(RecordKind kind, size_t size, size_t alignment, TryNothrow try_n
   {
     HookScope scope;
     if (scope.active()) {
-      if (void* block = try_nothrow()) return RecordNew(scope, kind, size, alignment, block);
+      void* block;
+      {
+        InternalWork work;  // libstdc++'s operator new calls the hooked operator new and malloc
+        block = try_nothrow();
+      }
+      if (block) return RecordNew(scope, kind, size, alignment, block);
     }
   }
   return throwing();  // may throw std::bad_alloc, as the program expects
@@ -83,7 +88,12 @@ template <typename Call>
 void* TracedNothrowNew(RecordKind kind, size_t size, size_t alignment, Call call) {
   HookScope scope;
   if (!scope.active()) return call();
-  return RecordNew(scope, kind, size, alignment, call());
+  void* block;
+  {
+    InternalWork work;
+    block = call();
+  }
+  return RecordNew(scope, kind, size, alignment, block);
 }
 
 template <typename Call>
@@ -98,7 +108,10 @@ void TracedDelete(RecordKind kind, void* block, size_t size, size_t alignment, C
   record.size = size;
   record.alignment = alignment;
   InspectReleasedChunk(block, record);
-  call();
+  {
+    InternalWork work;  // libstdc++'s operator delete calls the hooked free
+    call();
+  }
   NoteBreakMove(record);
   scope.Emit(record);
 }

@@ -109,10 +109,13 @@ void RecordThreadStack(pthread_t thread) {
   pthread_attr_t attributes;
   void* stack = nullptr;
   size_t size = 0, guard = 0;
-  if (pthread_getattr_np(thread, &attributes) != 0) return;
-  pthread_attr_getstack(&attributes, &stack, &size);
-  pthread_attr_getguardsize(&attributes, &guard);
-  pthread_attr_destroy(&attributes);
+  {
+    InternalWork work;  // pthread_getattr_np allocates (the affinity mask) through malloc
+    if (pthread_getattr_np(thread, &attributes) != 0) return;
+    pthread_attr_getstack(&attributes, &stack, &size);
+    pthread_attr_getguardsize(&attributes, &guard);
+    pthread_attr_destroy(&attributes);
+  }
   Record record;
   record.kind = RecordKind::kThreadStack;
   record.timestamp = NowNanoseconds();

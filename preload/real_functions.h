@@ -19,7 +19,6 @@ namespace memtrace::preload {
   X(malloc, void*, (size_t))                                                           \
   X(calloc, void*, (size_t, size_t))                                                   \
   X(realloc, void*, (void*, size_t))                                                   \
-  X(reallocarray, void*, (void*, size_t, size_t))                                      \
   X(free, void, (void*))                                                               \
   X(posix_memalign, int, (void**, size_t, size_t))                                     \
   X(aligned_alloc, void*, (size_t, size_t))                                            \

@@ -4,7 +4,9 @@
 // variable is initial-exec TLS (a fixed offset from the thread pointer, no __tls_get_addr, which could
 // allocate) and plain data, so it exists and is zero in every thread before its first instruction.
 // A signal handler that allocates while a hook of the same thread is running sees depth > 0 and passes
-// straight through, so a hook never re-enters the writer.
+// straight through, so a hook never re-enters the writer; such a call is counted in `dropped` (the
+// handler's increment and the writer's flush of the count are single atomic instructions, so neither
+// loses the other's). Nested calls that memtrace's own work makes (`internal` > 0) are not counted.
 #pragma once
 
 #include <cstdint>
@@ -15,11 +17,11 @@
 namespace memtrace::preload {
 
 struct ThreadState {
-  uint32_t depth = 0;       // > 0 while a hook (or memtrace itself) runs on this thread
-  uint32_t tid = 0;         // cached gettid(); 0 until first needed
-  uint32_t generation = 0;  // the trace generation `tid` and the chunk below belong to (bumped by fork)
-  uint32_t pad = 0;
-  uint64_t chunk_index = 0;              // the index in the file of the chunk below
+  uint32_t depth = 0;        // > 0 while a hook (or memtrace itself) runs on this thread
+  uint32_t tid = 0;          // cached gettid(); 0 until first needed
+  uint32_t generation = 0;   // the trace generation `tid` and the chunk below belong to (bumped by fork)
+  uint32_t internal = 0;     // > 0 while memtrace calls code that may reach a hook (see InternalWork)
+  uint64_t chunk_index = 0;  // the index in the file of the chunk below
   format::ChunkHeader* chunk = nullptr;  // the chunk being filled, or null
   uint8_t* cursor = nullptr;             // next free byte of the chunk
   uint8_t* limit = nullptr;              // end of the chunk
@@ -27,6 +29,7 @@ struct ThreadState {
   uint64_t dropped = 0;              // calls passed through unrecorded since the last kDropped record
   uint64_t arena_heap = 0;           // the thread-arena heap this thread last allocated from
   uint64_t arena_heap_writable = 0;  // its read-write size as last reported
+  bool unwound = false;              // this thread has captured a stack before
 };
 
 extern __thread ThreadState thread_state __attribute__((tls_model("initial-exec")));

@@ -331,7 +331,7 @@ void Append(ThreadState& thread, const format::Record& record) {
   size_t bound = format::EncodedBound(record) + 2 * format::kMaxVarintBytes + 2;  // + a kDropped record
   if (!thread.chunk || static_cast<size_t>(thread.limit - thread.cursor) < bound) {
     if (!AcquireChunk(thread, record.timestamp)) {
-      ++thread.dropped;
+      __atomic_fetch_add(&thread.dropped, 1, __ATOMIC_RELAXED);
       return;
     }
   }
@@ -340,12 +340,12 @@ void Append(ThreadState& thread, const format::Record& record) {
   uint64_t timestamp =
       record.timestamp > thread.deltas.last_timestamp ? record.timestamp : thread.deltas.last_timestamp;
   uint8_t* out = thread.cursor;
-  if (thread.dropped) [[unlikely]] {
+  if (uint64_t count = __atomic_load_n(&thread.dropped, __ATOMIC_RELAXED)) [[unlikely]] {
     format::Record dropped;
     dropped.kind = format::RecordKind::kDropped;
-    dropped.count = thread.dropped;
+    dropped.count = count;
     out = format::EncodeRecord(out, thread.deltas, dropped, timestamp);
-    thread.dropped = 0;
+    __atomic_fetch_sub(&thread.dropped, count, __ATOMIC_RELAXED);  // a handler may have added more
   }
   Commit(thread, format::EncodeRecord(out, thread.deltas, record, timestamp));
   if (format::YieldsBlock(record.kind)) {
