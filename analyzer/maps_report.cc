@@ -52,7 +52,7 @@ void PrintMapsText(std::FILE* out, const TraceInfo& info, const MapsTimeline& ma
       if (c.origin == Origin::kMemtrace) continue;
       fmt::print(out, "{:>11} {:>7}  {:<10} {:<35} {:>10}  {:<13} {}{}{}\n", Seconds(c.timestamp - start),
                  c.tid, ChangeName(c.type), fmt::format("{:#x}-{:#x}", c.begin, c.end),
-                 HumanBytes(c.end - c.begin), OriginName(c.origin), format::NameOf(c.cause),
+                 HumanBytes(c.end - c.begin), OriginName(c.origin), CauseName(c),
                  c.path.empty() ? "" : " " + c.path, WhereFrom(c.stack_id, stacks, symbolizer));
     }
   }
@@ -114,7 +114,7 @@ void PrintMapsJson(std::FILE* out, const TraceInfo& info, const MapsTimeline& ma
           .Field("start", c.begin)
           .Field("end", c.end)
           .Field("origin", OriginName(c.origin))
-          .Field("cause", format::NameOf(c.cause))
+          .Field("cause", CauseName(c))
           .Field("tid", c.tid)
           .Field("stack_id", c.stack_id)
           .Field("path", c.path)

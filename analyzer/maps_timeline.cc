@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <iterator>
 
 #include "analyzer/event_facts.h"
@@ -39,6 +40,19 @@ std::vector<std::pair<uint64_t, Region>> ProtectionCoverage(const RegionMap& map
 
 }  // namespace
 
+std::string CauseName(const MapChange& change) {
+  if (change.cause != RecordKind::kMapsSnapshotEnd) return format::NameOf(change.cause);
+  switch (change.snapshot) {
+    case format::SnapshotReason::kStart: return "maps-snapshot (start)";
+    case format::SnapshotReason::kExit: return "maps-snapshot (exit)";
+    case format::SnapshotReason::kDlopen: return "maps-snapshot (dlopen)";
+    case format::SnapshotReason::kDlclose: return "maps-snapshot (dlclose)";
+    case format::SnapshotReason::kPeriodic: return "maps-snapshot (periodic check)";
+    case format::SnapshotReason::kLibcCall: return "maps-snapshot (after setlocale/newlocale/iconv_open)";
+  }
+  return "maps-snapshot";
+}
+
 const char* ChangeName(MapChange::Type type) {
   switch (type) {
     case MapChange::Type::kBirth: return "birth";
@@ -61,12 +75,42 @@ void MapsTimeline::NoteErasures(uint64_t begin, uint64_t end) {
 
 void MapsTimeline::InsertRegion(uint64_t begin, const Region& region) {
   NoteErasures(begin, region.end);
+  NoteTouched(begin, region.end);
   regions_.Insert(begin, region);
 }
 
 void MapsTimeline::RemoveRange(uint64_t begin, uint64_t end) {
   NoteErasures(begin, end);
+  NoteTouched(begin, end);
   regions_.Remove(begin, end);
+}
+
+void MapsTimeline::NoteTouched(uint64_t begin, uint64_t end) {
+  if (snapshot_open_) touched_.emplace_back(begin, end);
+}
+
+bool MapsTimeline::Touched(uint64_t begin, uint64_t end) const {
+  for (const auto& [b, e] : touched_) {
+    if (b < end && begin < e) return true;
+  }
+  return false;
+}
+
+void MapsTimeline::KeepTouchedRanges(RegionMap& adopted) const {
+  for (const auto& [begin, end] : touched_) {
+    adopted.Remove(begin, end);
+    const auto& known = regions_.regions();
+    auto it = known.upper_bound(begin);
+    if (it != known.begin()) --it;
+    for (; it != known.end() && it->first < end; ++it) {
+      if (it->second.end <= begin) continue;
+      uint64_t from = std::max(begin, it->first);
+      Region piece = it->second;
+      piece.end = std::min(end, piece.end);
+      if (!piece.path.empty() && !IsBracketed(piece.path)) piece.offset += from - it->first;
+      adopted.Insert(from, piece);
+    }
+  }
 }
 
 void MapsTimeline::Begin(const TraceInfo& info) {
@@ -152,6 +196,7 @@ void MapsTimeline::ApplyCall(const format::Event& e) {
     }
     case Shape::kMprotect:
       if (e.kind == RecordKind::kMprotect && e.result == 0) {
+        NoteTouched(e.address, e.address + PageUp(e.size));
         regions_.Protect(e.address, e.address + PageUp(e.size), e.prot);
         changes_.push_back({MapChange::Type::kProtect, e.timestamp, e.address, e.address + PageUp(e.size),
                             e.prot, Origin::kProgram, e.kind, e.tid, e.stack_id, ""});
@@ -182,6 +227,8 @@ void MapsTimeline::Apply(const format::Event& e) {
       if (e.param != snapshot_sequence_) {
         snapshot_.Clear();
         snapshot_sequence_ = e.param;
+        snapshot_open_ = true;
+        touched_.clear();
       }
       Region region;
       region.end = e.address + e.size;
@@ -298,7 +345,8 @@ void MapsTimeline::AdoptSnapshot(const format::Event& end) {
       region.id = ++last_region_id_;
       if (snapshots_adopted_ > 0) {
         changes_.push_back({MapChange::Type::kDiscovered, end.timestamp, begin, region.end, region.prot,
-                            region.origin, RecordKind::kMapsSnapshotEnd, end.tid, 0, region.path, region.id});
+                            region.origin, RecordKind::kMapsSnapshotEnd, end.tid, 0, region.path, region.id,
+                            reason});
       }
     }
     if (region.path == "[heap]" && snapshots_adopted_ == 0) heap_start_ = begin;
@@ -333,11 +381,15 @@ void MapsTimeline::AdoptSnapshot(const format::Event& end) {
     }
     previous = &entry;
   }
+  // Other threads' calls recorded while the snapshot was being read may or may not be in it: where
+  // they changed the map, the trace's account stands.
+  KeepTouchedRanges(adopted);
   if (snapshots_adopted_ > 0) {
     for (const auto& [begin, region] : regions_.regions()) {
-      if (!snapshot_.Find(begin, nullptr) && region.origin != Origin::kMemtrace) {
+      if (!snapshot_.Find(begin, nullptr) && region.origin != Origin::kMemtrace &&
+          !Touched(begin, region.end)) {
         changes_.push_back({MapChange::Type::kVanished, end.timestamp, begin, region.end, region.prot,
-                            region.origin, RecordKind::kMapsSnapshotEnd, end.tid, 0, region.path});
+                            region.origin, RecordKind::kMapsSnapshotEnd, end.tid, 0, region.path, 0, reason});
       }
     }
   }
@@ -346,6 +398,8 @@ void MapsTimeline::AdoptSnapshot(const format::Event& end) {
   regions_ = adopted;
   ++snapshots_adopted_;
   snapshot_.Clear();
+  snapshot_open_ = false;
+  touched_.clear();
 }
 
 }  // namespace memtrace::analyzer

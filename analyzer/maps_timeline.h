@@ -28,10 +28,13 @@ struct MapChange {
   uint32_t tid = 0;
   uint32_t stack_id = 0;
   std::string path;
-  uint64_t region_id = 0;  // births, resizes, discoveries: the Region::id of the range they made
+  uint64_t region_id = 0;             // births, resizes, discoveries: the Region::id of the range they made
+  format::SnapshotReason snapshot{};  // discoveries and vanishings: why the snapshot was taken
 };
 
 const char* ChangeName(MapChange::Type type);
+// The change's cause as reports print it: the call, or for a snapshot's finding why it was taken.
+std::string CauseName(const MapChange& change);
 
 // A range where the reconstruction and the kernel's own /proc/self/maps disagree.
 struct MapsDifference {
@@ -81,6 +84,12 @@ class MapsTimeline : public EventConsumer {
   void InsertRegion(uint64_t begin, const Region& region);
   void RemoveRange(uint64_t begin, uint64_t end);
   void NoteErasures(uint64_t begin, uint64_t end);
+  // Ranges changed by events while a snapshot is being read (other threads' calls interleave with
+  // its entries): the snapshot may show them before or after the change, so adoption keeps the
+  // reconstruction's view of them.
+  void NoteTouched(uint64_t begin, uint64_t end);
+  bool Touched(uint64_t begin, uint64_t end) const;
+  void KeepTouchedRanges(RegionMap& adopted) const;
 
   uint64_t stop_at_;
   uint64_t trace_inode_ = 0;
@@ -89,6 +98,8 @@ class MapsTimeline : public EventConsumer {
   RegionMap own_;       // memtrace's anonymous memory (stack table, unwinder cache)
   RegionMap snapshot_;  // the snapshot being read
   int64_t snapshot_sequence_ = 0;
+  bool snapshot_open_ = false;  // entries of snapshot_sequence_ read, its end not yet
+  std::vector<std::pair<uint64_t, uint64_t>> touched_;
   int snapshots_adopted_ = 0;
   uint64_t last_region_id_ = 0;
   std::vector<uint64_t>* erasure_log_ = nullptr;

@@ -93,7 +93,9 @@ inline constexpr uint8_t kFirstMetaKind = 100;
 inline constexpr uint8_t kFirstGenericMetaKind = 109;
 
 // The reason a snapshot of /proc/self/maps was taken (kMapsSnapshotEnd's `prot` field).
-enum class SnapshotReason : uint8_t { kStart = 1, kExit, kDlopen, kDlclose, kPeriodic };
+// Why a /proc/self/maps snapshot was taken. kPeriodic and kLibcCall are written only when the file-backed
+// mappings changed since the previous snapshot (preload/maps_watch.h).
+enum class SnapshotReason : uint8_t { kStart = 1, kExit, kDlopen, kDlclose, kPeriodic, kLibcCall };
 
 inline constexpr bool IsMeta(RecordKind kind) { return static_cast<uint8_t>(kind) >= kFirstMetaKind; }
 

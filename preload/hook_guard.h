@@ -10,6 +10,7 @@
 #include <atomic>
 
 #include "preload/chunk_inspector.h"
+#include "preload/maps_watch.h"
 #include "preload/stack_capture.h"
 #include "preload/thread_state.h"
 #include "preload/trace_writer.h"
@@ -98,6 +99,7 @@ class HookScope {
     }
     Append(thread_, record);
     ReportArenaHeap(record);
+    MaybeCheckMaps(thread_, record.timestamp);
     errno = saved;
   }
 

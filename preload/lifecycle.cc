@@ -14,6 +14,7 @@
 #include "preload/fatal_signals.h"
 #include "preload/hook_guard.h"
 #include "preload/leak_scan.h"
+#include "preload/maps_watch.h"
 #include "preload/process_events.h"
 #include "preload/real_functions.h"
 #include "preload/stack_table.h"
@@ -268,6 +269,7 @@ bool InitializeTracer() {
   NameParentTrace(header, nullptr);
   EmitMapsSnapshot(thread_state, format::SnapshotReason::kStart);
   pthread_atfork(nullptr, nullptr, AfterForkInChild);
+  ConfigureMapsWatch();
   tracer_state.store(TracerState::kReady, std::memory_order_release);
   InstallFatalSignalHandlers();
   return true;

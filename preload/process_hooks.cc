@@ -16,6 +16,7 @@
 
 #include "preload/export.h"
 #include "preload/hook_guard.h"
+#include "preload/maps_watch.h"
 #include "preload/proc_maps.h"
 #include "preload/process_events.h"
 #include "preload/real_functions.h"
@@ -36,6 +37,7 @@ struct SnapshotWriter {
   ThreadState* thread;
   int64_t sequence;
   uint64_t entries;
+  uint64_t fingerprint;  // of the file-backed entries (maps_watch.h)
 };
 
 void EmitMapEntry(const MapLine& line, void* context) {
@@ -55,13 +57,16 @@ void EmitMapEntry(const MapLine& line, void* context) {
   record.byte_count = line.path_length < format::kMaxMetaBytes ? line.path_length : format::kMaxMetaBytes;
   Append(*writer.thread, record);
   ++writer.entries;
+  writer.fingerprint = MixFingerprint(writer.fingerprint, line.begin, line.end, line.offset, line.inode,
+                                      static_cast<uint32_t>(record.prot), line.path, line.path_length);
 }
 
 }  // namespace
 
 void EmitMapsSnapshot(ThreadState& thread, format::SnapshotReason reason) {
-  SnapshotWriter writer{&thread, next_snapshot.fetch_add(1, std::memory_order_relaxed), 0};
+  SnapshotWriter writer{&thread, next_snapshot.fetch_add(1, std::memory_order_relaxed), 0, 0};
   if (!ForEachMapping(EmitMapEntry, &writer)) return;
+  NoteSnapshotFingerprint(writer.fingerprint);
   Record end;
   end.kind = RecordKind::kMapsSnapshotEnd;
   end.timestamp = NowNanoseconds();
@@ -251,6 +256,14 @@ int ExecArgumentList(const char* first, va_list& args, bool environment_follows,
   return exec(argv, envp);
 }
 
+// A snapshot if a libc call mapped files (see maps_watch.h).
+void SnapshotAfterLibcCall() {
+  int saved = errno;
+  HookScope scope;
+  if (scope.active()) SnapshotIfFilesChanged(thread_state, memtrace::format::SnapshotReason::kLibcCall);
+  errno = saved;
+}
+
 // The parent's side of a fork: which child it made.
 void RecordFork(pid_t child) {
   int saved = errno;
@@ -364,6 +377,25 @@ MEMTRACE_EXPORT void* dlopen(const char* path, int flags) {
 MEMTRACE_EXPORT int dlclose(void* handle) {
   int result = Resolved(real.dlclose, "dlclose")(handle);
   if (result == 0 && thread_state.depth == 0) RecordLibrary(nullptr, false);
+  return result;
+}
+
+// libc maps locale archives and gconv files with its internal mmap: look at the maps after these.
+MEMTRACE_EXPORT char* setlocale(int category, const char* locale) {
+  char* result = Resolved(real.setlocale, "setlocale")(category, locale);
+  if (locale) SnapshotAfterLibcCall();  // a query (null locale) maps nothing
+  return result;
+}
+
+MEMTRACE_EXPORT locale_t newlocale(int categories, const char* locale, locale_t base) {
+  locale_t result = Resolved(real.newlocale, "newlocale")(categories, locale, base);
+  SnapshotAfterLibcCall();
+  return result;
+}
+
+MEMTRACE_EXPORT iconv_t iconv_open(const char* to, const char* from) {
+  iconv_t result = Resolved(real.iconv_open, "iconv_open")(to, from);
+  SnapshotAfterLibcCall();
   return result;
 }
 

@@ -6,6 +6,8 @@
 // before initialization, or from inside dlsym, always has somewhere to go.
 #pragma once
 
+#include <iconv.h>
+#include <locale.h>
 #include <pthread.h>
 #include <sys/types.h>
 
@@ -45,7 +47,10 @@ namespace memtrace::preload {
   X(execvpe, int, (const char*, char* const*, char* const*))                           \
   X(fexecve, int, (int, char* const*, char* const*))                                   \
   X(dlopen, void*, (const char*, int))                                                 \
-  X(dlclose, int, (void*))
+  X(dlclose, int, (void*))                                                             \
+  X(setlocale, char*, (int, const char*))                                              \
+  X(newlocale, locale_t, (int, const char*, locale_t))                                 \
+  X(iconv_open, iconv_t, (const char*, const char*))
 
 struct RealFunctions {
 #define MEMTRACE_REAL_POINTER(name, ret, params) ret(*name) params = nullptr;

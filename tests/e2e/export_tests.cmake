@@ -9,6 +9,7 @@ memtrace_unit_test(export_units_test
   SOURCES ${PROJECT_SOURCE_DIR}/analyzer/export/counter_sampler_test.cc
           ${PROJECT_SOURCE_DIR}/analyzer/export/slice_lanes_test.cc
           ${PROJECT_SOURCE_DIR}/analyzer/mapping_lifetimes_test.cc
+          ${PROJECT_SOURCE_DIR}/analyzer/maps_timeline_test.cc
           ${PROJECT_SOURCE_DIR}/analyzer/progress_test.cc
   LIBRARIES memtrace_analysis util)
 
