@@ -44,3 +44,10 @@ if(MEMTRACE_BUILD_FUZZERS)
   target_link_options(trace_reader_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined)
   set_target_properties(trace_reader_fuzzer PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endif()
+
+# ---- preload/ ----
+# Compiled straight into the test (not through libmemtrace.so, whose hooks would trace the test itself).
+find_package(Threads REQUIRED)
+memtrace_unit_test(thread_parking_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/thread_parking_test.cc ${PROJECT_SOURCE_DIR}/preload/thread_parking.cc
+  LIBRARIES Threads::Threads)
