@@ -31,7 +31,7 @@ void LeakClasses::Apply(const format::Event& e) {
 
 std::string ParkingDescription(const LeakClasses& classes) {
   if (!classes.parking_recorded()) return "";
-  if (!classes.threads_parked() && !classes.threads_skipped()) return "no other thread";
+  if (!classes.threads_parked() && !classes.threads_skipped()) return "no other thread to park";
   std::string text = fmt::format("{} other thread{} parked in {:.3f} ms (registers and live stacks seen)",
                                  classes.threads_parked(), classes.threads_parked() == 1 ? "" : "s",
                                  classes.parking_ns() / 1e6);
