@@ -399,6 +399,12 @@ void ScanRootMapping(const MapLine& line, void* context) {
   // once something points to them).
   bool special = line.path_length > 1 && line.path[0] == '[' && (line.path[1] == 'v' || line.path[1] == 'h');
   if (!line.readable || !line.writable || special || (scan.own_inode && line.inode == scan.own_inode)) return;
+  // Device memory (a GPU's, a frame buffer) may hang or fault when read, and holds no heap pointer:
+  // valgrind leaves it out too, all but /dev/zero (anonymous memory by another name). /dev/shm is tmpfs.
+  auto starts_with = [&](const char* prefix, uint32_t length) {
+    return line.path_length >= length && memcmp(line.path, prefix, length) == 0;
+  };
+  if (starts_with("/dev/", 5) && !starts_with("/dev/zero", 9) && !starts_with("/dev/shm/", 9)) return;
   uint64_t begin = line.begin, end = line.end;
   // This thread's stack: only the live part above the stack pointer. A parked thread's stack: from its
   // saved stack pointer, less the red zone (below that only dead frames, and the frame of the signal

@@ -18,9 +18,14 @@ constexpr uint64_t kCookie = 0x6d74;  // "mt"
 constexpr uint32_t kMaxThreads = 1u << 16;
 constexpr int kListingPasses = 4;  // listings of /proc/self/task, for threads started while parking
 
-// The slots, mapped once and never unmapped (see the contract in the header): 64K threads reserve
-// about 11 MiB of address space, of which only the pages of slots in use are ever touched.
+// The slots of the current session, mapped by ParkOtherThreads and unmapped by ResumeThreads: 64K
+// threads reserve about 11 MiB of address space, of which only the pages of slots in use are touched.
 std::atomic<ParkedThread*> slots{nullptr};
+
+// Handlers between their first look at the session and their last touch of a slot. ResumeThreads
+// publishes the resumption, then unmaps the slots only once it sees none inside: a handler that
+// enters later sees the resumption and touches nothing (sequentially consistent on both sides).
+std::atomic<uint32_t> inside{0};
 
 // The session being parked (0: none yet) and the last one resumed: a parked thread waits on
 // `resumed` until it names its session. `answers` counts parked threads, for the scanner's futex.
@@ -38,15 +43,13 @@ uint64_t Now() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-ParkedThread* Slots() {
-  ParkedThread* base = slots.load(std::memory_order_acquire);
-  if (base) return base;
-  long map = syscall(SYS_mmap, nullptr, kMaxThreads * sizeof(ParkedThread), PROT_READ | PROT_WRITE,
+constexpr uint64_t kSlotBytes = kMaxThreads * sizeof(ParkedThread);
+
+ParkedThread* MapSlots() {
+  long map = syscall(SYS_mmap, nullptr, kSlotBytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (map < 0 && map > -4096) return nullptr;
-  base = reinterpret_cast<ParkedThread*>(map);
-  slots.store(base, std::memory_order_release);
-  return base;
+  return reinterpret_cast<ParkedThread*>(map);
 }
 
 // Whether `signo` is blocked in thread `tid`, from the SigBlk line of its /proc status (false when it
@@ -160,7 +163,8 @@ void AwaitAnswers(ParkedThread* base, uint32_t from, uint32_t to, uint64_t deadl
 ParkingResult ParkOtherThreads(int signo) {
   ParkingResult result;
   const uint64_t started = Now();
-  ParkedThread* base = Slots();
+  ParkedThread* base = MapSlots();
+  slots.store(base);
   const uint32_t session = (current_session.load(std::memory_order_relaxed) + 1) & 0xffffff;
   result.session = session ? session : 1;
   current_session.store(result.session, std::memory_order_release);
@@ -227,8 +231,20 @@ ParkingResult ParkOtherThreads(int signo) {
 }
 
 void ResumeThreads(const ParkingResult& result) {
-  resumed.store(result.session, std::memory_order_release);
+  resumed.store(result.session);
   Futex(&resumed, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr);
+  if (!result.threads) return;
+  // A handler still inside copies registers or publishes them: a few instructions, unless the
+  // thread is preempted or stopped there. Past the deadline the slots stay mapped (reserved memory,
+  // left to the process's end) rather than pulled from under it.
+  const uint64_t deadline = Now() + kAnswerTimeoutNs;
+  while (inside.load() != 0) {
+    if (Now() >= deadline) return;
+    timespec nap{0, 100'000};
+    syscall(SYS_nanosleep, &nap, nullptr);
+  }
+  slots.store(nullptr);
+  syscall(SYS_munmap, result.threads, kSlotBytes);
 }
 
 bool ParkIfRequested(int signo, const siginfo_t* info, void* context, bool in_hook) {
@@ -239,22 +255,24 @@ bool ParkIfRequested(int signo, const siginfo_t* info, void* context, bool in_ho
   const int saved_errno = errno;
   const uint32_t session = static_cast<uint32_t>(value >> 24) & 0xffffff;
   const uint32_t index = static_cast<uint32_t>(value) & 0xffffff;
-  ParkedThread* base = slots.load(std::memory_order_acquire);
+  bool parked = false;
+  inside.fetch_add(1);
   // A request from a session already resumed (the signal was blocked until now) is dropped.
-  if (base && index < kMaxThreads && session == current_session.load(std::memory_order_acquire) &&
-      resumed.load(std::memory_order_acquire) != session &&
+  ParkedThread* base = slots.load();
+  if (base && index < kMaxThreads && session == current_session.load() && resumed.load() != session &&
       base[index].tid == static_cast<uint32_t>(syscall(SYS_gettid))) {
     ParkedThread& slot = base[index];
     SaveRegisters(slot, context);
     slot.in_hook = in_hook;
     uint32_t expected = ParkedThread::kRequested;
-    if (slot.state.compare_exchange_strong(expected, ParkedThread::kParked, std::memory_order_acq_rel)) {
-      answers.fetch_add(1, std::memory_order_release);
-      Futex(&answers, FUTEX_WAKE_PRIVATE, 1, nullptr);
-      for (uint32_t now = resumed.load(std::memory_order_acquire); now != session;
-           now = resumed.load(std::memory_order_acquire)) {
-        Futex(&resumed, FUTEX_WAIT_PRIVATE, now, nullptr);
-      }
+    parked = slot.state.compare_exchange_strong(expected, ParkedThread::kParked, std::memory_order_acq_rel);
+  }
+  inside.fetch_sub(1);  // no slot is touched from here on
+  if (parked) {
+    answers.fetch_add(1, std::memory_order_release);
+    Futex(&answers, FUTEX_WAKE_PRIVATE, 1, nullptr);
+    for (uint32_t now = resumed.load(); now != session; now = resumed.load()) {
+      Futex(&resumed, FUTEX_WAIT_PRIVATE, now, nullptr);
     }
   }
   errno = saved_errno;

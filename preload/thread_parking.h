@@ -24,9 +24,10 @@
 // rule, since any signal (SIGCHLD, SIGWINCH, a profiler's SIGPROF) does the same to them; we accept it.
 //
 // Concurrency contract: one parking session at a time (the scan runs once, from the thread that
-// claimed the process's end). ParkIfRequested is async-signal-safe and runs on the parked thread; the
-// slot mapping is never unmapped, so a request answered after its session ended (the thread had
-// unblocked the signal late) writes into a slot nobody reads and returns without waiting.
+// claimed the process's end). ParkIfRequested is async-signal-safe and runs on the parked thread. The
+// slots are mapped for the session and unmapped by ResumeThreads once no handler is between its check
+// of the session and its last write to a slot; a request that arrives after its session was resumed
+// (the thread had the signal blocked until then) touches nothing and returns at once.
 #pragma once
 
 #include <signal.h>
@@ -80,7 +81,8 @@ struct ParkingResult {
 // Async-signal-safe; takes memory from mmap only.
 ParkingResult ParkOtherThreads(int signo);
 
-// Lets every parked thread of `result`'s session go on.
+// Lets every parked thread of `result`'s session go on, and gives the slots back (result.threads is
+// then invalid).
 void ResumeThreads(const ParkingResult& result);
 
 // Called first by the signal handler: returns false if `info` is not a parking request (the handler

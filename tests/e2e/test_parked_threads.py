@@ -98,7 +98,7 @@ class ParkedThreadsTest(E2ETestCase):
         # (signal(7)), which the program's loop retries with the time left.
         interrupted = set()
         for line in Path(run.strace_path).read_text(errors="replace").splitlines():
-            m = re.match(r"^\d+ (?:<\.\.\. )?(\w+)[ (].*= \? (ERESTART\w+)", line)
+            m = re.match(r"^\d+\s+(?:<\.\.\. )?(\w+)[ (].*= \? (ERESTART\w+)", line)
             if m:
                 interrupted.add((m.group(1), m.group(2)))
         self.assertEqual(interrupted, {("read", "ERESTARTSYS"), ("futex", "ERESTARTSYS"),
