@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,7 +21,10 @@ namespace {
 
 std::atomic<int> program_signals{0};  // signals the "program" saw: not parking requests
 
+std::atomic<int> handler_calls{0};  // every signal the handler took
+
 void Handler(int signo, siginfo_t* info, void* context) {
+  handler_calls.fetch_add(1);
   if (ParkIfRequested(signo, info, context, /*in_hook=*/false)) return;
   program_signals.fetch_add(1);
 }
@@ -161,6 +165,39 @@ TEST(ThreadParkingTest, ThreadThatNeverAnswersIsSkippedAfterTheTimeout) {
   EXPECT_LT(took, 4 * kAnswerTimeoutNs);
   ResumeThreads(r);
   spinner.Stop();
+}
+
+TEST(ThreadParkingTest, RequestAnsweredAfterItsSessionTouchesNothing) {
+  // A thread in vfork() takes signals only once its child is gone: here 300 ms later, after the
+  // session timed out, resumed and unmapped its slots. The handler must then drop the request.
+  int signo = InstallHandler();
+  program_signals = 0;
+  std::atomic<bool> in_vfork{false};
+  std::atomic<int> child_status{-1};
+  std::thread parent([&] {
+    in_vfork = true;
+    pid_t child = vfork();
+    if (child == 0) {
+      timespec nap{0, 300'000'000};
+      syscall(SYS_nanosleep, &nap, nullptr);
+      _exit(7);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    child_status = status;
+  });
+  while (!in_vfork) std::this_thread::yield();
+  timespec settle{0, 50'000'000};
+  nanosleep(&settle, nullptr);  // the thread waits for its vfork child now
+  ParkingResult r = ParkOtherThreads(signo);
+  EXPECT_EQ(r.parked, 0u);
+  EXPECT_EQ(r.skipped, 1u);
+  handler_calls = 0;
+  ResumeThreads(r);
+  parent.join();  // the late request was taken and dropped: the thread went on
+  EXPECT_TRUE(WIFEXITED(child_status.load()) && WEXITSTATUS(child_status.load()) == 7);
+  EXPECT_EQ(handler_calls.load(), 1);    // delivered once the child was gone...
+  EXPECT_EQ(program_signals.load(), 0);  // ...and recognised as memtrace's
 }
 
 TEST(ThreadParkingTest, BlockedReadRestartsAfterResume) {
