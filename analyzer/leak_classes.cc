@@ -32,9 +32,9 @@ void LeakClasses::Apply(const format::Event& e) {
 std::string ParkingDescription(const LeakClasses& classes) {
   if (!classes.parking_recorded()) return "";
   if (!classes.threads_parked() && !classes.threads_skipped()) return "no other thread to park";
-  std::string text = fmt::format("{} other thread{} parked in {:.3f} ms (registers and live stacks seen)",
-                                 classes.threads_parked(), classes.threads_parked() == 1 ? "" : "s",
-                                 classes.parking_ns() / 1e6);
+  std::string text = fmt::format("{} other thread{} parked in {:.3f} ms{}", classes.threads_parked(),
+                                 classes.threads_parked() == 1 ? "" : "s", classes.parking_ns() / 1e6,
+                                 classes.threads_parked() ? " (registers and live stacks seen)" : "");
   if (classes.threads_skipped()) {
     text += fmt::format(", {} skipped (signal blocked, gone or no answer: whole stacks, no registers)",
                         classes.threads_skipped());
