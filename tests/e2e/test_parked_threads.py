@@ -142,6 +142,9 @@ class ParkedThreadsTest(E2ETestCase):
         self.assertFalse(leaks["complete"])
         self.assertEqual((leaks["threads"]["parked"], leaks["threads"]["skipped"]), (2, 0))
         self.assertEqual(class_of(leaks["groups"], "spin_holding"), ("reachable", 200, 2))
+        # Not compared with valgrind: at a fatal signal it ends the other threads before its leak
+        # check, so it sees neither their registers nor their stacks (3.19 calls these two blocks
+        # definitely lost); memtrace's scan runs in the handler, with those threads parked.
 
     def test_reports_show_the_parking(self):
         run = self.traced([program("parked_threads"), "register"])
