@@ -136,17 +136,23 @@ void SaveRegisters(ParkedThread& slot, const void* context) {
 #endif
 }
 
-// Waits until no slot of [from, to) is still kRequested or `deadline` passes; the slots still
-// requested then are skipped (a compare-and-swap, since the thread may answer at that very moment).
-void AwaitAnswers(ParkedThread* base, uint32_t from, uint32_t to, uint64_t deadline) {
+// Waits until no slot of [from, to) is still kRequested, or until kAnswerTimeoutNs pass without a new
+// answer (with more threads than cores, the last ones take a while to be scheduled at all, but every
+// answer shows the others are coming; the wait is still bounded, by the number of threads times the
+// timeout at worst). The slots still requested then are skipped (a compare-and-swap, since the thread
+// may answer at that very moment).
+void AwaitAnswers(ParkedThread* base, uint32_t from, uint32_t to) {
+  uint32_t last_seen = answers.load(std::memory_order_acquire);
+  uint64_t deadline = Now() + kAnswerTimeoutNs;
   for (;;) {
     uint32_t seen = answers.load(std::memory_order_acquire);
+    uint64_t now = Now();
+    if (seen != last_seen) last_seen = seen, deadline = now + kAnswerTimeoutNs;
     bool pending = false;
     for (uint32_t i = from; i < to && !pending; ++i) {
       pending = base[i].state.load(std::memory_order_acquire) == ParkedThread::kRequested;
     }
     if (!pending) return;
-    uint64_t now = Now();
     if (now >= deadline) break;
     uint64_t wait = deadline - now < 10'000'000 ? deadline - now : 10'000'000;
     timespec timeout{0, static_cast<long>(wait)};
@@ -174,7 +180,6 @@ ParkingResult ParkOtherThreads(int signo) {
   bool listing_complete = false;
   for (int pass = 0; pass < kListingPasses; ++pass) {
     const uint32_t first = listed;
-    const uint64_t pass_started = Now();
     ForEachTask([&](uint32_t tid) {
       if (tid == self) return;
       for (uint32_t i = 0; pass > 0 && i < first; ++i) {
@@ -209,7 +214,7 @@ ParkingResult ParkOtherThreads(int signo) {
       listing_complete = true;
       break;
     }
-    AwaitAnswers(base, first, listed, pass_started + kAnswerTimeoutNs);
+    AwaitAnswers(base, first, listed);
   }
   result.threads = base;
   result.listed = listed;

@@ -9,9 +9,9 @@
 // carry the request; the handler passes it to ParkIfRequested first. ParkIfRequested copies the
 // interrupted context's registers into the thread's slot (scratch from mmap), publishes them with a
 // release store, and waits on a futex until ResumeThreads. A thread that blocks the signal (its
-// /proc SigBlk says so; it is never sent one), is gone by the time it is sent one, or does not answer
-// within kAnswerTimeoutNs is skipped and counted: parking never hangs. Threads created while parking
-// runs are found by listing the task directory again (a few passes).
+// /proc SigBlk says so; it is never sent one), is gone by the time it is sent one, or has not answered
+// when kAnswerTimeoutNs pass with no answer from any thread is skipped and counted: parking never hangs.
+// Threads created while parking runs are found by listing the task directory again (a few passes).
 //
 // Interrupted system calls: the handler is installed with SA_RESTART, so read/write on pipes, sockets
 // without timeouts and terminals, wait4, open of a FIFO, flock/fcntl(F_SETLKW) and futex FUTEX_WAIT
@@ -37,7 +37,7 @@
 
 namespace memtrace::preload {
 
-// No answer within this time (per pass over the task directory): the thread is skipped.
+// No answer from any thread for this long: the threads that have not answered yet are skipped.
 inline constexpr uint64_t kAnswerTimeoutNs = 100'000'000;
 
 #if defined(__x86_64__)
