@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -115,8 +116,11 @@ static int g_pipe[2];
 static pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
 
+static atomic_int g_blocked_tids[3];
+
 static void* block_in_read(void* arg) {
   (void)arg;
+  atomic_store(&g_blocked_tids[0], gettid());
   atomic_fetch_add(&g_started, 1);
   char c;
   ssize_t n = read(g_pipe[0], &c, 1);  // nobody writes: blocks until the process ends
@@ -126,6 +130,7 @@ static void* block_in_read(void* arg) {
 
 static void* block_in_nanosleep(void* arg) {
   (void)arg;
+  atomic_store(&g_blocked_tids[1], gettid());
   atomic_fetch_add(&g_started, 1);
   struct timespec left = {3600, 0};
   // The usual loop: nanosleep fails with EINTR after any signal handler, SA_RESTART or not.
@@ -142,10 +147,29 @@ static void* block_in_nanosleep(void* arg) {
 static void* block_in_futex(void* arg) {
   (void)arg;
   pthread_mutex_lock(&g_mutex);
+  atomic_store(&g_blocked_tids[2], gettid());
   atomic_fetch_add(&g_started, 1);
   int rc = pthread_cond_wait(&g_cond, &g_mutex);  // never signalled
   fprintf(stderr, "pthread_cond_wait returned %d\n", rc);
   exit(3);
+}
+
+// Waits until thread `tid` sleeps in system call `number` or `or_number` (/proc/self/task/TID/syscall:
+// the number first), so the parking signal is sure to interrupt that call.
+static void wait_in_syscall(int tid, long number, long or_number) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+  for (;;) {
+    FILE* f = fopen(path, "r");
+    long current = -2;
+    if (f) {
+      if (fscanf(f, "%ld", &current) != 1) current = -2;
+      fclose(f);
+    }
+    if (current == number || current == or_number) return;
+    struct timespec nap = {0, 1000 * 1000};
+    nanosleep(&nap, NULL);
+  }
 }
 
 // ---- blockall: a worker that blocks every signal -------------------------------------------------
@@ -203,8 +227,9 @@ int main(int argc, char** argv) {
     start(block_in_nanosleep, NULL);
     start(block_in_futex, NULL);
     wait_started(3);
-    struct timespec settle = {0, 100 * 1000 * 1000};  // let them reach their system calls
-    nanosleep(&settle, NULL);
+    wait_in_syscall(g_blocked_tids[0], SYS_read, SYS_read);
+    wait_in_syscall(g_blocked_tids[1], SYS_clock_nanosleep, SYS_nanosleep);
+    wait_in_syscall(g_blocked_tids[2], SYS_futex, SYS_futex);
   } else if (strcmp(mode, "blockall") == 0) {
     start(spin_blocking_signals, NULL);
     wait_started(1);
