@@ -206,8 +206,9 @@ ParkingResult ParkOtherThreads(int signo) {
       info.si_value.sival_ptr = reinterpret_cast<void*>(kCookie << 48 | uint64_t{result.session} << 24 |
                                                         static_cast<uint64_t>(listed - 1));
       if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, signo, &info) != 0) {
-        slot.state.store(ParkedThread::kSkipped, std::memory_order_relaxed);  // exited meanwhile
-        ++exited;
+        // ESRCH: the thread exited meanwhile. EAGAIN (the queued-signal limit): it runs on.
+        exited += errno == ESRCH;
+        slot.state.store(ParkedThread::kSkipped, std::memory_order_relaxed);
       }
     });
     if (listed == first) {  // no thread appeared since the last listing
