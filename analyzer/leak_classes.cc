@@ -1,6 +1,7 @@
 #include "analyzer/leak_classes.h"
 
 #include <absl/strings/str_split.h>
+#include <fmt/format.h>
 
 namespace memtrace::analyzer {
 
@@ -20,7 +21,25 @@ void LeakClasses::Apply(const format::Event& e) {
     scanned_ = true;
     scan_duration_ns_ = static_cast<uint64_t>(e.param);
     scanned_root_bytes_ = e.size;
+  } else if (e.kind == format::RecordKind::kThreadsParked) {
+    parking_recorded_ = true;
+    threads_parked_ = e.count;
+    threads_skipped_ = e.size;
+    parking_ns_ = static_cast<uint64_t>(e.param);
   }
+}
+
+std::string ParkingDescription(const LeakClasses& classes) {
+  if (!classes.parking_recorded()) return "";
+  if (!classes.threads_parked() && !classes.threads_skipped()) return "no other thread to park";
+  std::string text = fmt::format("{} other thread{} parked in {:.3f} ms{}", classes.threads_parked(),
+                                 classes.threads_parked() == 1 ? "" : "s", classes.parking_ns() / 1e6,
+                                 classes.threads_parked() ? " (registers and live stacks seen)" : "");
+  if (classes.threads_skipped()) {
+    text += fmt::format(", {} skipped (signal blocked, gone or no answer: whole stacks, no registers)",
+                        classes.threads_skipped());
+  }
+  return text;
 }
 
 std::optional<LeakVerdict> LeakClasses::VerdictAt(uint64_t address) const {

@@ -33,6 +33,11 @@ LeakAnalysis AnalyzeLeaks(const HeapState& heap, const LeakClasses& classes) {
   using Key = std::tuple<uint32_t, uint8_t, uint64_t, uint8_t>;
   absl::flat_hash_map<Key, LeakGroup> groups;
   LeakAnalysis analysis;
+  analysis.parking = ParkingDescription(classes);
+  analysis.parking_recorded = classes.parking_recorded();
+  analysis.threads_parked = classes.threads_parked();
+  analysis.threads_skipped = classes.threads_skipped();
+  analysis.parking_ns = classes.parking_ns();
   for (const auto& [address, block] : heap.live()) {
     std::optional<LeakVerdict> verdict = classes.VerdictAt(address);
     std::optional<LeakClass> leak_class;
@@ -114,6 +119,9 @@ void PrintLeaksText(std::FILE* out, const TraceInfo& info, const LeakAnalysis& l
   if (classes.scanned()) {
     fmt::print(out, "   (exit-time scan: {} of roots in {} ms)\n", HumanBytes(classes.scanned_root_bytes()),
                classes.scan_duration_ns() / 1000000.0);
+    if (std::string parking = ParkingDescription(classes); !parking.empty()) {
+      fmt::print(out, "   (threads: {})\n", parking);
+    }
   }
   std::vector<std::string> hidden;
   for (LeakClass c : kReportOrder) {
@@ -134,6 +142,19 @@ void PrintLeaksJson(std::FILE* out, const TraceInfo& info, const LeakAnalysis& l
                     Symbolizer& symbolizer) {
   JsonWriter json(out);
   json.BeginObject().Field("complete", info.complete()).Field("scanned", classes.scanned());
+  if (classes.scanned()) {
+    json.BeginObject("scan")
+        .Field("root_bytes", classes.scanned_root_bytes())
+        .Field("duration_ns", classes.scan_duration_ns())
+        .EndObject();
+  }
+  if (classes.parking_recorded()) {
+    json.BeginObject("threads")
+        .Field("parked", classes.threads_parked())
+        .Field("skipped", classes.threads_skipped())
+        .Field("parking_ns", classes.parking_ns())
+        .EndObject();
+  }
   json.BeginArray("groups");
   for (const LeakGroup& g : leaks.groups) {
     if (!Shown(g, options)) continue;

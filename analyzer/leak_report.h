@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "analyzer/heap_state.h"
@@ -38,6 +39,10 @@ struct LeakAnalysis {
   std::vector<LeakGroup> groups;  // largest first
   LeakTotals by_class[5];         // indexed by LeakClass; [0] = unclassified
   LeakTotals suppressed;          // moved out of by_class by suppressions
+  // The scan's parking of the other threads (LeakClasses::ParkingDescription; "" if not recorded).
+  std::string parking;
+  bool parking_recorded = false;
+  uint64_t threads_parked = 0, threads_skipped = 0, parking_ns = 0;
   LeakTotals& Totals(std::optional<LeakClass> c) { return by_class[c ? static_cast<int>(*c) : 0]; }
   const LeakTotals& Totals(std::optional<LeakClass> c) const {
     return by_class[c ? static_cast<int>(*c) : 0];

@@ -89,6 +89,7 @@ void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary&
                HumanBytes(l.Totals(LeakClass::kPossible).bytes), l.Totals(LeakClass::kPossible).blocks,
                HumanBytes(l.Totals(LeakClass::kReachable).bytes), l.Totals(LeakClass::kReachable).blocks);
   }
+  if (leaks && !leaks->parking.empty()) fmt::print(out, "  leak scan  {}\n", leaks->parking);
   if (s.heap().mismatched_releases()) {
     const MismatchedRelease& first = s.heap().mismatch_examples().front();
     fmt::print(
@@ -133,6 +134,13 @@ void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary&
       json.BeginObject(LeakClassKey(c))
           .Field("bytes", leaks->Totals(c).bytes)
           .Field("blocks", leaks->Totals(c).blocks)
+          .EndObject();
+    }
+    if (leaks->parking_recorded) {
+      json.BeginObject("threads")
+          .Field("parked", leaks->threads_parked)
+          .Field("skipped", leaks->threads_skipped)
+          .Field("parking_ns", leaks->parking_ns)
           .EndObject();
     }
   }

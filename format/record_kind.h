@@ -81,7 +81,9 @@ enum class Shape : uint8_t {
                                                0 gone */                                                \
   X(kLibraryEvent, 115, "library")          /* dlopen (param 1) or dlclose (0) of path bytes */         \
   X(kArenaHeap, 116, "arena heap")          /* a thread arena's heap at address: reserved size,         \
-                                               read-write old_size (heap_info), as first seen */
+                                               read-write old_size (heap_info), as first seen */        \
+  X(kThreadsParked, 117, "threads parked")  /* the leak scan stopped `count` other threads to see their \
+                                               registers, skipped `size`, in `param` ns */
 
 enum class RecordKind : uint8_t {
 #define MEMTRACE_ENUMERATOR(name, value, ...) name = value,

@@ -12,6 +12,8 @@
 #include "preload/export.h"
 #include "preload/hook_guard.h"
 #include "preload/process_events.h"
+#include "preload/thread_parking.h"
+#include "preload/thread_state.h"
 #include "preload/trace_writer.h"
 
 namespace memtrace::preload {
@@ -171,8 +173,9 @@ void RestoreDefault(int signo) {
 // Async-signal-safe: no locks, no malloc (the end writer and the leak scan take memory from mmap),
 // errno preserved. Runs on the thread the kernel chose; other threads keep running meanwhile.
 void OnFatalSignal(int signo, siginfo_t* info, void* context) {
-  (void)info;
-  (void)context;
+  // The leak scan's request to park this thread arrives on a realtime signal the program left at
+  // SIG_DFL, that is, on this handler (see thread_parking.h).
+  if (ParkIfRequested(signo, info, context, thread_state.depth > 0)) return;
   int saved_errno = errno;
   // A vfork child shares our memory, and a process whose tracer stopped has no trace to finish.
   bool ours = tracer_state.load(std::memory_order_acquire) == TracerState::kReady &&
@@ -242,6 +245,16 @@ Handler Forward(std::atomic<SignalFunction>& slot, const char* name, int signo, 
 }
 
 }  // namespace
+
+int ParkingSignal() {
+  if (tracer_state.load(std::memory_order_acquire) != TracerState::kReady) return 0;
+  for (int signo = SIGRTMAX; signo >= SIGRTMIN; --signo) {
+    if (signo >= kSignalLimit) continue;
+    struct sigaction current;
+    if (NextSigaction(signo, nullptr, &current) == 0 && IsOurs(current)) return signo;
+  }
+  return 0;
+}
 
 void InstallFatalSignalHandlers() {
   struct sigaction ours = OurAction();

@@ -9,6 +9,8 @@
 // the kernel, so dispositions changed by glibc's internal calls (abort, system, sigignore) stay right.
 // Signals whose default is to ignore, stop or continue (SIGCHLD, SIGWINCH, SIGURG, SIGTSTP, SIGCONT)
 // and glibc's internal realtime signals are never touched; SIGKILL and SIGSTOP cannot be caught.
+// The exit-time leak scan sends one of the realtime signals memtrace handles, with a payload of its
+// own, to park the other threads: the handler recognises it and never lets the program see it.
 //
 // What stays different from an untraced run: a handler installed with raw rt_sigaction system calls
 // (not through glibc) sees memtrace's handler as the old action; a SA_RESETHAND handler of the
@@ -20,5 +22,10 @@ namespace memtrace::preload {
 // Installs memtrace's handler on every fatal-by-default signal still at SIG_DFL. Called once by
 // InitializeTracer, when the writer is ready.
 void InstallFatalSignalHandlers();
+
+// A realtime signal whose action is still memtrace's handler (the program never set one for it, so
+// it never sees it), for parking threads (thread_parking.h); SIGRTMAX first, since programs tend to
+// take theirs from SIGRTMIN up. 0 if the program set an action for every one. Async-signal-safe.
+int ParkingSignal();
 
 }  // namespace memtrace::preload

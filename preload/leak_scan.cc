@@ -12,9 +12,11 @@
 #include <cstddef>
 
 #include "format/record_codec.h"
+#include "preload/fatal_signals.h"
 #include "preload/proc_maps.h"
 #include "preload/safe_memory.h"
 #include "preload/stack_table.h"
+#include "preload/thread_parking.h"
 #include "preload/trace_writer.h"
 
 namespace memtrace::preload {
@@ -319,12 +321,54 @@ struct Exclusions {
   }
 };
 
+// Which pages of a private mapping were ever touched, from /proc/self/pagemap (bit 63: present in
+// RAM, bit 62: swapped out; readable by the process itself, with the frame numbers zeroed). A page
+// with neither was never written: it reads as zeros (anonymous) or as the file's bytes (a private file
+// mapping), and neither holds a pointer into this run's heap, so a 1 GiB reservation the program
+// never touched costs one pagemap read per 16 MiB instead of a scan.
+struct TouchedPages {
+  static constexpr uint64_t kEntries = 4096;  // pagemap entries per read: 32 KiB covering 16 MiB
+  int fd = -1;
+  uint64_t* entries = nullptr;  // kEntries words of scratch
+
+  // Calls visit(from, to) for each run of touched pages in [begin, end) (page-aligned); the whole
+  // range when pagemap cannot be read.
+  template <typename Visit>
+  void ForEachRun(uint64_t begin, uint64_t end, Visit visit) const {
+    if (fd < 0 || !entries) return visit(begin, end);
+    constexpr uint64_t kTouched = uint64_t{3} << 62;
+    uint64_t run = 0;  // start of the current run of touched pages, 0: none
+    for (uint64_t page = begin; page < end;) {
+      uint64_t pages = (end - page + 4095) / 4096 < kEntries ? (end - page + 4095) / 4096 : kEntries;
+      long got = pread(fd, entries, pages * 8, static_cast<off_t>(page / 4096 * 8));
+      if (got <= 0) {
+        visit(run ? run : page, end);
+        return;
+      }
+      for (uint64_t i = 0; i < static_cast<uint64_t>(got) / 8; ++i, page += 4096) {
+        bool touched = entries[i] & kTouched;
+        if (touched && !run) run = page;
+        if (!touched && run) {
+          visit(run, page);
+          run = 0;
+        }
+      }
+    }
+    if (run) visit(run, end);
+  }
+};
+
 struct RootScan {
   Scanner* scanner;
   const Exclusions* exclusions;
+  const TouchedPages* touched;
+  const ParkingResult* parking;
   uint64_t own_inode;
   uint64_t stack_pointer;
 };
+
+// The x86-64 SysV ABI lets a function keep data in the 128 bytes below its stack pointer.
+constexpr uint64_t kRedZoneBytes = 128;
 
 // Scans [begin, end) as a root, minus the live blocks inside it: a block's contents count only once
 // something points to the block (an mmapped chunk's VMA may be merged with the program's own).
@@ -355,9 +399,26 @@ void ScanRootMapping(const MapLine& line, void* context) {
   // once something points to them).
   bool special = line.path_length > 1 && line.path[0] == '[' && (line.path[1] == 'v' || line.path[1] == 'h');
   if (!line.readable || !line.writable || special || (scan.own_inode && line.inode == scan.own_inode)) return;
+  // Device memory (a GPU's, a frame buffer) may hang or fault when read, and holds no heap pointer:
+  // valgrind leaves it out too, all but /dev/zero (anonymous memory by another name). /dev/shm is tmpfs.
+  auto starts_with = [&](const char* prefix, uint32_t length) {
+    return line.path_length >= length && memcmp(line.path, prefix, length) == 0;
+  };
+  if (starts_with("/dev/", 5) && !starts_with("/dev/zero", 9) && !starts_with("/dev/shm/", 9)) return;
   uint64_t begin = line.begin, end = line.end;
-  // This thread's stack: only the live part above the stack pointer.
+  // This thread's stack: only the live part above the stack pointer. A parked thread's stack: from its
+  // saved stack pointer, less the red zone (below that only dead frames, and the frame of the signal
+  // that parked it, whose copy of the registers is scanned from the slot instead). Should two stacks
+  // share a mapping (no guard page between them), only the lower one's dead part is left out.
   if (scan.stack_pointer >= begin && scan.stack_pointer < end) begin = scan.stack_pointer;
+  uint64_t lowest = end;
+  for (uint32_t i = 0; i < scan.parking->listed; ++i) {
+    const ParkedThread& t = scan.parking->threads[i];
+    if (t.state.load(std::memory_order_acquire) != ParkedThread::kParked) continue;
+    uint64_t live = t.stack_pointer - kRedZoneBytes;
+    if (t.stack_pointer >= begin && t.stack_pointer < end && live < lowest) lowest = live;
+  }
+  if (lowest < end && lowest > begin) begin = lowest;
   // libc's own data holds malloc's main_arena (see Scanner::IsNextChunkHeader).
   const char* base = line.path;
   for (uint32_t i = 0; i < line.path_length; ++i) {
@@ -366,18 +427,37 @@ void ScanRootMapping(const MapLine& line, void* context) {
   uint32_t base_length = static_cast<uint32_t>(line.path + line.path_length - base);
   bool libc = (base_length >= 7 && memcmp(base, "libc.so", 7) == 0) ||
               (base_length >= 5 && memcmp(base, "libc-", 5) == 0);
-  scan.exclusions->ForEachGap(
-      begin, end, [&](uint64_t from, uint64_t to) { ScanRootPiece(*scan.scanner, from, to, libc); });
+  auto scan_run = [&](uint64_t run_begin, uint64_t run_end) {
+    run_begin = run_begin > begin ? run_begin : begin;
+    scan.exclusions->ForEachGap(run_begin, run_end, [&](uint64_t from, uint64_t to) {
+      ScanRootPiece(*scan.scanner, from, to, libc);
+    });
+  };
+  // A shared mapping's untouched pages may hold what another process wrote: always read whole.
+  if (line.shared) {
+    scan_run(begin, end);
+  } else {
+    scan.touched->ForEachRun(begin & ~uint64_t{4095}, end, scan_run);
+  }
 }
 
-void ScanRoots(Scanner& scanner, const Exclusions& exclusions) {
-  RootScan scan{&scanner, &exclusions, TraceInode(), reinterpret_cast<uint64_t>(__builtin_frame_address(0))};
+// Every readable, writable mapping, then the registers of every parked thread (valgrind's roots too).
+void ScanRoots(Scanner& scanner, const Exclusions& exclusions, const TouchedPages& touched,
+               const ParkingResult& parking) {
+  RootScan scan{&scanner, &exclusions,  &touched,
+                &parking, TraceInode(), reinterpret_cast<uint64_t>(__builtin_frame_address(0))};
   ForEachMapping(ScanRootMapping, &scan);
+  for (uint32_t i = 0; i < parking.listed; ++i) {
+    const ParkedThread& t = parking.threads[i];
+    if (t.state.load(std::memory_order_acquire) != ParkedThread::kParked) continue;
+    for (uint64_t word : t.registers) scanner.Consider(word, /*definite=*/true);
+    scanner.root_bytes += sizeof t.registers;
+    scanner.Drain();
+  }
 }
 
-}  // namespace
-
-void RunLeakScan(ThreadState& thread, bool checked_reads) {
+// The scan proper, while the other threads are parked.
+void Scan(ThreadState& thread, bool checked_reads, const ParkingResult& parking) {
   const uint64_t started = NowNanoseconds();
   AddressTable table;
   int64_t balance = 0;
@@ -394,8 +474,12 @@ void RunLeakScan(ThreadState& thread, bool checked_reads) {
   exclusions.arena_heap_count = table.arena_heap_count;
   StackTableRange(&exclusions.ranges[0][0], &exclusions.ranges[0][1]);
   exclusions.count = 1;
+  if (parking.memory_begin) {
+    exclusions.ranges[exclusions.count][0] = parking.memory_begin;
+    exclusions.ranges[exclusions.count++][1] = parking.memory_end;
+  }
   SafeMemory memory;
-  if (!PrepareSafeMemory(memory, checked_reads)) {
+  if (!PrepareSafeMemory(memory, checked_reads, parking.all_stopped)) {
     UnmapScratch(memory.window, kWindowBytes + 4096);
     UnmapScratch(table.slots, table.bytes());
     return;  // no scan rather than a scan that could crash the program
@@ -440,7 +524,17 @@ void RunLeakScan(ThreadState& thread, bool checked_reads) {
       exclusions.ranges[exclusions.count][0] = range[0];
       exclusions.ranges[exclusions.count++][1] = range[1];
     }
-    ScanRoots(scanner, exclusions);
+    TouchedPages touched;
+    touched.entries = static_cast<uint64_t*>(MapScratch(TouchedPages::kEntries * 8));
+    if (touched.entries) {
+      exclusions.ranges[exclusions.count][0] = touched.entries;
+      exclusions.ranges[exclusions.count++][1] = touched.entries + TouchedPages::kEntries;
+      touched.fd =
+          static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+    }
+    ScanRoots(scanner, exclusions, touched, parking);
+    if (touched.fd >= 0) syscall(SYS_close, touched.fd);
+    UnmapScratch(touched.entries, TouchedPages::kEntries * 8);
     scanner.FormCliques();
 
     for (uint64_t i = 0; i < scanner.count; ++i) {
@@ -468,6 +562,24 @@ void RunLeakScan(ThreadState& thread, bool checked_reads) {
   if (blocks_bytes) UnmapScratch(scanner.blocks, blocks_bytes);
   UnmapScratch(scanner.stack, stack_bytes);
   UnmapScratch(memory.window, kWindowBytes + 4096);
+}
+
+}  // namespace
+
+void RunLeakScan(ThreadState& thread, bool checked_reads) {
+  // MEMTRACE_PARK_THREADS=0: the scan as it was before threads were parked (for comparisons).
+  const char* park = getenv("MEMTRACE_PARK_THREADS");
+  bool park_threads = !(park && park[0] == '0' && park[1] == 0);
+  ParkingResult parking = ParkOtherThreads(park_threads ? ParkingSignal() : 0);
+  Scan(thread, checked_reads, parking);
+  format::Record record;
+  record.kind = format::RecordKind::kThreadsParked;
+  record.timestamp = NowNanoseconds();
+  record.count = parking.parked;
+  record.size = parking.skipped;
+  record.param = static_cast<int64_t>(parking.parking_ns);
+  Append(thread, record);
+  ResumeThreads(parking);
 }
 
 }  // namespace memtrace::preload

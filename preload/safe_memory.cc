@@ -20,10 +20,14 @@ void UnmapScratch(void* p, uint64_t bytes) {
   if (p) syscall(SYS_munmap, p, bytes);
 }
 
-bool PrepareSafeMemory(SafeMemory& memory, bool checked_only) {
+bool PrepareSafeMemory(SafeMemory& memory, bool checked_only, bool others_stopped) {
   memory.window = static_cast<uint64_t*>(MapScratch(kWindowBytes + 4096));
   if (!memory.window) return false;
   memory.pid = getpid();
+  if (others_stopped && !checked_only) {
+    memory.direct = true;
+    return true;
+  }
   char status[4096];
   int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
   ssize_t n = fd >= 0 ? read(fd, status, sizeof status - 1) : -1;

@@ -59,8 +59,10 @@ struct SafeMemory {
 };
 
 // Decides how memory is read; returns false if it cannot be read safely at all. A process with one
-// thread left is read with plain loads (nothing can unmap memory under the scan); otherwise through
-// process_vm_readv, which costs a system call per block. `checked_only` rules plain loads out.
-bool PrepareSafeMemory(SafeMemory& memory, bool checked_only);
+// thread left, or whose other threads are all parked outside memtrace's hooks (`others_stopped`), is
+// read with plain loads (nothing can unmap memory under the scan, and every block the trace calls live
+// is still allocated); otherwise through process_vm_readv, which costs a system call per block.
+// `checked_only` rules plain loads out.
+bool PrepareSafeMemory(SafeMemory& memory, bool checked_only, bool others_stopped);
 
 }  // namespace memtrace::preload

@@ -49,3 +49,10 @@ endif()
 memtrace_unit_test(site_statistics_test
   SOURCES ${PROJECT_SOURCE_DIR}/analyzer/site_statistics_test.cc
   LIBRARIES memtrace_analysis)
+
+# ---- preload/ ----
+# Compiled straight into the test (not through libmemtrace.so, whose hooks would trace the test itself).
+find_package(Threads REQUIRED)
+memtrace_unit_test(thread_parking_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/thread_parking_test.cc ${PROJECT_SOURCE_DIR}/preload/thread_parking.cc
+  LIBRARIES Threads::Threads)

@@ -154,7 +154,7 @@ static void* stack_holder(void* arg) {
   void* volatile held = malloc(400);  // only this stack slot points to it
   memset(held, 0, 400);
   lose_one_block();
-  scrub_stack();  // memtrace scans the whole of another thread's stack, its dead part too
+  scrub_stack();  // only needed when memtrace cannot park the thread (then it scans the whole stack)
   block_forever();
   return NULL;
 }
