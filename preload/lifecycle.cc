@@ -196,6 +196,7 @@ void EmitEnd(format::EndReason reason, int status) {
     default: return;  // another thread's end is already written or being written
   }
   EmitModules(thread_state);  // libraries loaded since start-up, for symbolizing their stacks
+  FinishStackCapture();
   if (leak_scan_enabled) RunLeakScan(thread_state, /*checked_reads=*/false);
   EmitMapsSnapshot(thread_state, format::SnapshotReason::kExit);
   format::Record record;

@@ -1,0 +1,35 @@
+// memtrace's own x86-64 unwinder: .eh_frame CFI through the cached FrameRules of frame_rule_cache.h,
+// the kernel's ucontext for signal frames, and libunwind's frame-pointer guess where no FDE covers a
+// PC. It records what libunwind's unw_backtrace records (raw return addresses; the interrupted PC
+// after a signal frame), and stops where that stops: an undefined return address, a return address
+// below 0x4000, CFI it cannot follow.
+//
+// Memory safety: CFI and the hdr tables are read within their module's mapped extent. Every other
+// read (stack slots, the ucontext, frame-pointer chains) goes through ReadWord, which validates the
+// page with one system call the first time (rt_sigprocmask with an invalid `how`: the kernel copies
+// the set first, so EFAULT means unreadable and EINVAL readable, with no effect on the mask) and
+// then remembers a contiguous validated range per thread. The range is dropped whenever an unwind
+// starts with the stack pointer outside it, so it always holds the running stack, whose pages above
+// the stack pointer cannot be unmapped while the thread runs.
+//
+// Concurrency contract: the validated range is initial-exec TLS, owned by its thread; everything
+// shared is in eh_frame_index.h and frame_rule_cache.h (lock-free). Async-signal-safe apart from the
+// rebuild of the module index (dl_iterate_phdr), which hooks never reach from a signal handler.
+#pragma once
+
+#include <cstdint>
+
+namespace memtrace::preload {
+
+// Fills `frames` with up to `max` return addresses, the first being the one into this function's
+// caller. Returns the count.
+int CfiBacktrace(uint64_t* frames, int max);
+
+// Unwinds from an arbitrary register state: `pc` is a return address (looked up at pc - 1) unless
+// `pc_is_exact` (an interrupted PC, looked up as is). `pc` is frames[0].
+int CfiUnwindFrom(uint64_t pc, uint64_t rsp, uint64_t rbp, bool pc_is_exact, uint64_t* frames, int max);
+
+// A word of memory outside the module images, validated as described above. False if unreadable.
+bool ReadWord(uint64_t address, uint64_t* value);
+
+}  // namespace memtrace::preload
