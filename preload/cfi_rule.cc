@@ -196,21 +196,6 @@ FrameRule Reduce(const Row& row) {
 
 }  // namespace
 
-uint64_t PackRule(const FrameRule& rule) {
-  return static_cast<uint64_t>(rule.kind) | static_cast<uint64_t>(static_cast<uint8_t>(rule.ra_slot)) << 8 |
-         static_cast<uint64_t>(static_cast<uint8_t>(rule.rbp_slot)) << 16 | uint64_t{1} << 24 |
-         static_cast<uint64_t>(static_cast<uint32_t>(rule.cfa_offset)) << 32;
-}
-
-FrameRule UnpackRule(uint64_t packed) {
-  FrameRule rule;
-  rule.kind = static_cast<FrameKind>(packed & 0xff);
-  rule.ra_slot = static_cast<int8_t>(packed >> 8);
-  rule.rbp_slot = static_cast<int8_t>(packed >> 16);
-  rule.cfa_offset = static_cast<int32_t>(packed >> 32);
-  return rule;
-}
-
 bool ParseFde(const uint8_t* fde, const uint8_t* limit, FdeView* view) {
   DwarfReader in(fde, limit);
   uint64_t length = in.Fixed<uint32_t>();

@@ -43,8 +43,19 @@ struct FrameRule {
 //   16-23 rbp_slot (int8)
 //   24-31 1 (a marker that makes every packed rule non-zero: zero means an empty cache slot)
 //   32-63 cfa_offset (int32)
-uint64_t PackRule(const FrameRule& rule);
-FrameRule UnpackRule(uint64_t packed);
+inline uint64_t PackRule(const FrameRule& rule) {
+  return static_cast<uint64_t>(rule.kind) | static_cast<uint64_t>(static_cast<uint8_t>(rule.ra_slot)) << 8 |
+         static_cast<uint64_t>(static_cast<uint8_t>(rule.rbp_slot)) << 16 | uint64_t{1} << 24 |
+         static_cast<uint64_t>(static_cast<uint32_t>(rule.cfa_offset)) << 32;
+}
+inline FrameRule UnpackRule(uint64_t packed) {
+  FrameRule rule;
+  rule.kind = static_cast<FrameKind>(packed & 0xff);
+  rule.ra_slot = static_cast<int8_t>(packed >> 8);
+  rule.rbp_slot = static_cast<int8_t>(packed >> 16);
+  rule.cfa_offset = static_cast<int32_t>(packed >> 32);
+  return rule;
+}
 
 // A parsed FDE with its CIE: the facts the interpreter needs.
 struct FdeView {

@@ -68,13 +68,18 @@ FrameRule ComputeRule(uint64_t pc) {
   return ComputeFrameRule(fde, pc, location.limit);
 }
 
-inline FrameRule RuleFor(uint64_t pc, uint32_t epoch) {
-  uint64_t key = RuleCacheKey(pc, epoch);
-  if (uint64_t packed = LookUpRule(key)) return UnpackRule(packed);
-  FrameRule rule = ComputeRule(pc);
-  StoreRule(key, PackRule(rule));
-  return rule;
+// The cache miss: parse, remember. Out of line so the hit path stays small.
+[[gnu::noinline]] uint64_t RuleMiss(uint64_t pc, uint64_t key) {
+  uint64_t packed = PackRule(ComputeRule(pc));
+  StoreRule(key, packed);
+  return packed;
 }
+
+// Packed-rule fields (the layout is in cfi_rule.h), read without unpacking into a FrameRule.
+inline FrameKind KindOf(uint64_t packed) { return static_cast<FrameKind>(packed & 0xff); }
+inline int64_t RaSlotOf(uint64_t packed) { return static_cast<int8_t>(packed >> 8); }
+inline int64_t RbpSlotOf(uint64_t packed) { return static_cast<int8_t>(packed >> 16); }
+inline int64_t CfaOffsetOf(uint64_t packed) { return static_cast<int32_t>(packed >> 32); }
 
 }  // namespace
 
@@ -87,54 +92,115 @@ bool ReadWord(uint64_t address, uint64_t* value) {
   return ReadWordSlow(address, value);
 }
 
+namespace {
+
+struct Loaded {
+  bool ok;
+  uint64_t value;
+};
+
+// The slow path of a checked read, returning in registers so that the loop's state never has its
+// address taken (which would keep it in memory).
+[[gnu::noinline]] Loaded LoadSlow(uint64_t address) {
+  Loaded loaded{false, 0};
+  loaded.ok = ReadWordSlow(address, &loaded.value);
+  return loaded;
+}
+
+// [fp_code_begin, fp_code_end): code built with frame pointers whose frames open every stack (the
+// preload's hooks): walked through the RBP chain, without a rule lookup.
+uint64_t fp_code_begin = 0;
+uint64_t fp_code_end = 0;
+
+}  // namespace
+
+void SetFramePointerCode(uint64_t begin, uint64_t end) {
+  fp_code_begin = begin;
+  fp_code_end = end;
+}
+
 int CfiUnwindFrom(uint64_t pc, uint64_t rsp, uint64_t rbp, bool pc_is_exact, uint64_t* frames, int max) {
   if (max <= 0) return 0;
+  // The validated range, as `low` and `size` (address - low < size: the 8 bytes at address are
+  // inside; size 0 when empty) in registers for the loop. The slow path updates the TLS copy.
   ValidatedRange& range = validated;
   if (rsp < range.low || rsp >= range.high) range = {0, 0};
-  uint32_t epoch = ModuleIndexEpoch();
-  uint64_t back = pc_is_exact ? 0 : 1;  // look return addresses up at the call instruction
+  uint64_t low = 0, size = 0;
+  auto reload = [&] {
+    low = range.low;
+    size = range.high - range.low >= 8 ? range.high - range.low - 7 : 0;
+  };
+  reload();
+  // Reads the word at `address` into `to`, or returns `count` from the unwind if it is unreadable.
+#define MEMTRACE_LOAD(to, address)                                         \
+  do {                                                                     \
+    uint64_t at = (address);                                               \
+    if (at - low < size) [[likely]] {                                      \
+      to = *reinterpret_cast<const uint64_t*>(at);                         \
+    } else {                                                               \
+      Loaded loaded = LoadSlow(at);                                        \
+      if (!loaded.ok) return count;                                        \
+      to = loaded.value;                                                   \
+      reload();                                                            \
+    }                                                                      \
+  } while (0)
+
   int count = 0;
   frames[count++] = pc;
+  uint64_t back = pc_is_exact ? 0 : 1;  // look return addresses up at the call instruction
+  // The frame-pointer prefix.
+  while (!pc_is_exact && pc - fp_code_begin < fp_code_end - fp_code_begin && count < max) {
+    uint64_t saved_rbp;
+    MEMTRACE_LOAD(pc, rbp + 8);
+    MEMTRACE_LOAD(saved_rbp, rbp);
+    rsp = rbp + 16;
+    rbp = saved_rbp;
+    if (pc < 0x4000) return count;
+    frames[count++] = pc;
+  }
+
+  const uint64_t epoch = static_cast<uint64_t>(ModuleIndexEpoch()) << 48;
+  const RuleSlot* table = RuleTable();
   while (count < max) {
-    FrameRule rule = RuleFor(pc - back, epoch);
-    switch (rule.kind) {
-      case FrameKind::kCfaRsp:
-      case FrameKind::kCfaRbp: {
-        uint64_t cfa = (rule.kind == FrameKind::kCfaRsp ? rsp : rbp) + static_cast<int64_t>(rule.cfa_offset);
-        if (!ReadWord(cfa + 8 * static_cast<int64_t>(rule.ra_slot), &pc)) return count;
-        if (rule.rbp_slot && !ReadWord(cfa + 8 * static_cast<int64_t>(rule.rbp_slot), &rbp)) return count;
-        rsp = cfa;
-        back = 1;
-        break;
+    uint64_t lookup = pc - back;
+    uint64_t key = lookup | epoch;
+    uint64_t packed = table ? ProbeRule(table, key) : 0;
+    if (!packed) [[unlikely]] {
+      packed = RuleMiss(lookup, key);
+      table = RuleTable();
+    }
+    FrameKind kind = KindOf(packed);
+    if (kind == FrameKind::kCfaRsp || kind == FrameKind::kCfaRbp) [[likely]] {
+      uint64_t cfa = (kind == FrameKind::kCfaRsp ? rsp : rbp) + CfaOffsetOf(packed);
+      MEMTRACE_LOAD(pc, cfa + 8 * RaSlotOf(packed));
+      if (int64_t slot = RbpSlotOf(packed)) MEMTRACE_LOAD(rbp, cfa + 8 * slot);
+      rsp = cfa;
+      back = 1;
+    } else if (kind == FrameKind::kSignal) {
+      uint64_t context = rsp;
+      MEMTRACE_LOAD(pc, context + kUcontextRip);
+      MEMTRACE_LOAD(rbp, context + kUcontextRbp);
+      MEMTRACE_LOAD(rsp, context + kUcontextRsp);
+      back = 0;  // the interrupted instruction itself, not a return address
+    } else if (kind == FrameKind::kNone) {
+      // No CFI (JIT code, stripped stubs): libunwind guesses a frame-pointer frame if RBP looks
+      // like one and the PC is readable code. Do the same, so both record the same frames.
+      if (rbp == 0 || rbp < rsp || rbp - rsp > kGuessedFrameMax || !PageReadable(pc & ~(kPage - 1))) {
+        return count;
       }
-      case FrameKind::kSignal: {
-        uint64_t context = rsp;
-        if (!ReadWord(context + kUcontextRip, &pc) || !ReadWord(context + kUcontextRbp, &rbp) ||
-            !ReadWord(context + kUcontextRsp, &rsp)) {
-          return count;
-        }
-        back = 0;  // the interrupted instruction itself, not a return address
-        break;
-      }
-      case FrameKind::kNone: {
-        // No CFI (JIT code, stripped stubs): libunwind guesses a frame-pointer frame if RBP looks
-        // like one and the PC is readable code. Do the same, so both record the same frames.
-        if (rbp == 0 || rbp < rsp || rbp - rsp > kGuessedFrameMax || !PageReadable(pc & ~(kPage - 1))) {
-          return count;
-        }
-        uint64_t saved_rbp;
-        if (!ReadWord(rbp + 8, &pc) || !ReadWord(rbp, &saved_rbp)) return count;
-        rsp = rbp + 16;
-        rbp = saved_rbp;
-        back = 1;
-        break;
-      }
-      case FrameKind::kOutermost:
-      case FrameKind::kUnsupported: return count;
+      uint64_t saved_rbp;
+      MEMTRACE_LOAD(pc, rbp + 8);
+      MEMTRACE_LOAD(saved_rbp, rbp);
+      rsp = rbp + 16;
+      rbp = saved_rbp;
+      back = 1;
+    } else {
+      return count;  // kOutermost, kUnsupported
     }
     if (pc < 0x4000) return count;
     frames[count++] = pc;
   }
+#undef MEMTRACE_LOAD
   return count;
 }
 

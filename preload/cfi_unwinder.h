@@ -29,6 +29,11 @@ int CfiBacktrace(uint64_t* frames, int max);
 // `pc_is_exact` (an interrupted PC, looked up as is). `pc` is frames[0].
 int CfiUnwindFrom(uint64_t pc, uint64_t rsp, uint64_t rbp, bool pc_is_exact, uint64_t* frames, int max);
 
+// Declares [begin, end) code built with frame pointers (the preload's own hooks): frames at the top
+// of a stack whose PC is in it are walked through the RBP chain without a rule lookup. Set once at
+// start-up, before any unwind.
+void SetFramePointerCode(uint64_t begin, uint64_t end);
+
 // A word of memory outside the module images, validated as described above. False if unreadable.
 bool ReadWord(uint64_t address, uint64_t* value);
 

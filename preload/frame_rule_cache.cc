@@ -8,10 +8,7 @@ namespace memtrace::preload {
 
 namespace {
 
-struct Slot {
-  std::atomic<uint64_t> check;
-  std::atomic<uint64_t> rule;
-};
+using Slot = RuleSlot;
 
 std::atomic<Slot*> table{nullptr};
 
@@ -29,25 +26,19 @@ Slot* Table() {
   return static_cast<Slot*>(memory);
 }
 
-// Fibonacci hashing: return addresses are close together and share low bits with their neighbours'.
-inline uint64_t SlotOf(uint64_t key) { return (key * 0x9e3779b97f4a7c15ull) >> (64 - 14); }
-static_assert(kRuleCacheSlots == uint64_t{1} << 14);
-
 }  // namespace
 
+const RuleSlot* RuleTable() { return table.load(std::memory_order_acquire); }
+
 uint64_t LookUpRule(uint64_t key) {
-  Slot* slots = table.load(std::memory_order_acquire);
-  if (!slots) return 0;
-  Slot& slot = slots[SlotOf(key)];
-  uint64_t rule = slot.rule.load(std::memory_order_relaxed);
-  uint64_t check = slot.check.load(std::memory_order_relaxed);
-  return (check ^ rule) == key ? rule : 0;
+  const Slot* slots = table.load(std::memory_order_acquire);
+  return slots ? ProbeRule(slots, key) : 0;
 }
 
 void StoreRule(uint64_t key, uint64_t packed) {
   Slot* slots = Table();
   if (!slots || !packed) return;
-  Slot& slot = slots[SlotOf(key)];
+  Slot& slot = slots[RuleSlotOf(key)];
   slot.rule.store(packed, std::memory_order_relaxed);
   slot.check.store(key ^ packed, std::memory_order_relaxed);
 }

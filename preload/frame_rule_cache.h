@@ -12,6 +12,7 @@
 // Memory: one mmap'ed table of kSlots slots (256 KiB), made on first use; never malloc.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace memtrace::preload {
@@ -21,13 +22,39 @@ inline constexpr uint64_t kRuleCacheSlots = 1 << 14;
 // The cache key for `pc` under module-index epoch `epoch`. x86-64 user addresses fit in 47 bits.
 inline uint64_t RuleCacheKey(uint64_t pc, uint32_t epoch) { return pc | static_cast<uint64_t>(epoch) << 48; }
 
-// The packed rule for `key`, or 0 on a miss (packed rules are never 0).
+struct RuleSlot;
+
+// The table, or null before the first StoreRule. Stable once non-null (until ResetRuleCache), so an
+// unwind loads it once and probes it with ProbeRule.
+const RuleSlot* RuleTable();
+
+// The packed rule for `key` in `table` (non-null), or 0 on a miss (packed rules are never 0).
+// Inline: it is the unwinder's per-frame hot path.
+inline uint64_t ProbeRule(const RuleSlot* table, uint64_t key);
+
+// Both of the above.
 uint64_t LookUpRule(uint64_t key);
 
 // Remembers `packed` (non-zero) for `key`. Does nothing if the table cannot be mapped.
 void StoreRule(uint64_t key, uint64_t packed);
 
-// Unmaps the table (tests; a fork child keeps the parent's, which is still valid).
+// Unmaps the table (tests only: an unwind in another thread may hold it).
 void ResetRuleCache();
+
+struct RuleSlot {
+  std::atomic<uint64_t> check;  // key ^ rule
+  std::atomic<uint64_t> rule;
+};
+
+// Fibonacci hashing: return addresses are close together and share low bits with their neighbours'.
+inline uint64_t RuleSlotOf(uint64_t key) { return (key * 0x9e3779b97f4a7c15ull) >> 50; }
+static_assert(kRuleCacheSlots == uint64_t{1} << (64 - 50));
+
+inline uint64_t ProbeRule(const RuleSlot* table, uint64_t key) {
+  const RuleSlot& slot = table[RuleSlotOf(key)];
+  uint64_t rule = slot.rule.load(std::memory_order_relaxed);
+  uint64_t check = slot.check.load(std::memory_order_relaxed);
+  return (check ^ rule) == key ? rule : 0;
+}
 
 }  // namespace memtrace::preload

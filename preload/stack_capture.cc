@@ -134,6 +134,7 @@ bool InitializeStackCapture(bool after_fork) {
     if (use_libunwind || check_fd >= 0) library = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
     if (library) unwind_backtrace = reinterpret_cast<Backtrace>(dlsym(library, "unw_backtrace"));
     dl_iterate_phdr(FindExtents, nullptr);
+    SetFramePointerCode(own_text_begin, own_text_end);  // built -fno-omit-frame-pointer
     if (!unwind_backtrace) {
       if (use_libunwind) return false;
       if (check_fd >= 0) close(check_fd);
