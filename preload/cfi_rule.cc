@@ -21,6 +21,8 @@ struct Row {
   uint64_t cfa_register = kRegRsp;
   int64_t cfa_offset = 8;
   bool cfa_expression = false;
+  const uint8_t* expression = nullptr;  // DW_CFA_def_cfa_expression's block
+  uint64_t expression_length = 0;
   RegisterRule ra;
   RegisterRule rbp;
 };
@@ -167,7 +169,76 @@ struct Interpreter {
   }
 };
 
-FrameRule Reduce(const Row& row) {
+// Evaluates a CFA expression whose value is RSP + constant once the PC is known: the PLT's
+// "rsp + 8 + ((rip & 15) >= 11 ? 8 : 0)" (GNU ld's lazy-binding stubs), with `pc` for RIP. Stack
+// values are (rsp coefficient 0 or 1, constant); anything that would need another register, memory, or
+// a non-linear use of RSP is refused. True and *offset set if the result is RSP + *offset.
+bool EvaluateRspExpression(const uint8_t* begin, uint64_t length, uint64_t pc, const uint8_t* limit,
+                           int64_t* offset) {
+  struct Value {
+    uint64_t rsp;  // 0 or 1
+    uint64_t constant;
+  };
+  Value stack[8];
+  int depth = 0;
+  DwarfReader in(begin, begin + length <= limit ? begin + length : limit);
+  while (in.remaining()) {
+    uint8_t op = in.U8();
+    if (op >= 0x30 && op <= 0x4f) {  // DW_OP_lit0..31
+      if (depth == 8) return false;
+      stack[depth++] = {0, static_cast<uint64_t>(op - 0x30)};
+      continue;
+    }
+    if (op == 0x77 || op == 0x80) {  // DW_OP_breg7 (rsp), DW_OP_breg16 (rip)
+      if (depth == 8) return false;
+      int64_t add = in.Sleb128();
+      stack[depth++] =
+          op == 0x77 ? Value{1, static_cast<uint64_t>(add)} : Value{0, pc + static_cast<uint64_t>(add)};
+      continue;
+    }
+    if (op == 0x23) {  // DW_OP_plus_uconst
+      if (depth < 1) return false;
+      stack[depth - 1].constant += in.Uleb128();
+      continue;
+    }
+    if (depth < 2) return false;
+    Value b = stack[--depth];
+    Value& a = stack[depth - 1];
+    if (op == 0x22) {  // DW_OP_plus
+      if (a.rsp + b.rsp > 1) return false;
+      a = {a.rsp + b.rsp, a.constant + b.constant};
+      continue;
+    }
+    if (a.rsp || b.rsp) return false;  // the rest apply to constants only
+    switch (op) {
+      case 0x1a: a.constant &= b.constant; break;                                     // and
+      case 0x21: a.constant |= b.constant; break;                                     // or
+      case 0x1c: a.constant -= b.constant; break;                                     // minus
+      case 0x24: a.constant = b.constant < 64 ? a.constant << b.constant : 0; break;  // shl
+      case 0x2a:
+        a.constant = static_cast<int64_t>(a.constant) >= static_cast<int64_t>(b.constant);
+        break;  // ge
+      case 0x2d:
+        a.constant = static_cast<int64_t>(a.constant) > static_cast<int64_t>(b.constant);
+        break;                                                  // gt
+      case 0x29: a.constant = a.constant == b.constant; break;  // eq
+      default: return false;
+    }
+  }
+  if (!in.ok() || depth != 1 || stack[0].rsp != 1) return false;
+  *offset = static_cast<int64_t>(stack[0].constant);
+  return true;
+}
+
+FrameRule Reduce(Row row, uint64_t pc, const uint8_t* limit) {
+  if (row.cfa_expression) {
+    int64_t offset;
+    if (EvaluateRspExpression(row.expression, row.expression_length, pc, limit, &offset)) {
+      row.cfa_expression = false;
+      row.cfa_register = kRegRsp;
+      row.cfa_offset = offset;
+    }
+  }
   FrameRule rule;
   if (row.ra.kind == RuleKind::kUndefined) {
     rule.kind = FrameKind::kOutermost;
@@ -278,7 +349,7 @@ FrameRule ComputeFrameRule(const FdeView& fde, uint64_t pc, const uint8_t* limit
   location = fde.pc_begin;
   interpreter.Run(fde.program, fde.program_end, pc, &location);
   if (interpreter.failed) return unsupported;
-  return Reduce(interpreter.row);
+  return Reduce(interpreter.row, pc, limit);
 }
 
 }  // namespace memtrace::preload

@@ -6,10 +6,12 @@
 // Covered: CIE augmentations z, R, P, L, S (signal frame), every DW_CFA_* opcode GCC and Clang emit for
 // x86-64 (advance_loc*, set_loc, def_cfa*, offset*, val_offset*, restore*, undefined, same_value,
 // register, remember/restore_state, expression, val_expression, GNU_args_size,
-// GNU_negative_offset_extended). A frame whose CFA is neither RSP+N nor RBP+N (a CFA expression: PLT
-// stubs, realigned stacks), or whose return address or RBP is not at CFA+N, is kUnsupported: the
-// unwind stops there. Signal frames ('S' CIEs: glibc's __restore_rt) are kSignal: the unwinder reads
-// the kernel's ucontext instead of evaluating their expressions.
+// GNU_negative_offset_extended). A CFA expression that comes to RSP + constant once RIP is known (the
+// PLT stubs' "rsp + 8 + ((rip & 15) >= 11 ? 8 : 0)") is evaluated with RIP = the looked-up PC, which is
+// right because a PLT stub only ever appears as an interrupted frame (it makes no calls). A frame whose
+// CFA is otherwise neither RSP+N nor RBP+N (realigned stacks: *(RBP-8)), or whose return address or RBP
+// is not at CFA+N, is kUnsupported: the unwind stops there. Signal frames ('S' CIEs: glibc's __restore_rt)
+// are kSignal: the unwinder reads the kernel's ucontext instead of evaluating their expressions.
 //
 // Everything is read through DwarfReader bounded by the module's mapped extent. No allocation, no
 // global state: callable from any thread at once.

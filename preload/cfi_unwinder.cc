@@ -2,6 +2,8 @@
 
 #include <sys/syscall.h>
 
+#include <cstring>
+
 #include "preload/cfi_rule.h"
 #include "preload/eh_frame_index.h"
 #include "preload/frame_rule_cache.h"
@@ -107,6 +109,57 @@ struct Loaded {
   return loaded;
 }
 
+// The memo: the states an unwind passed through (PC, RSP, RBP) with the rule it stepped each one
+// by, ordered by RSP. The next unwind that reaches one of these states replays the steps after it,
+// checking only that each word they read (the return address, the saved RBP) still holds the same
+// value: the same state, rules and memory give the same frames, at a load and a compare per frame
+// instead of a rule lookup. One memo per thread, initial-exec TLS (4 KiB).
+constexpr uint32_t kMemoFrames = 128;
+constexpr uint32_t kFreshFrames = 32;  // entries made before joining the memo: more, and the chain ends
+
+struct MemoFrame {
+  uint64_t pc;  // the state
+  uint64_t rsp;
+  uint64_t rbp;
+  uint64_t ra_at;   // where the step from this state read the return address (0: the chain's end)
+  uint64_t rbp_at;  // where it read the caller's RBP (0: RBP unchanged)
+};
+
+struct Memo {
+  uint32_t count;
+  uint32_t epoch;  // ModuleIndexEpoch() when written: rules of another epoch may be stale
+  MemoFrame frames[kMemoFrames];
+};
+
+__thread Memo the_memo __attribute__((tls_model("initial-exec")));
+
+struct Replayed {
+  uint32_t entry;  // the memo entry of the state reached
+  int count;       // frames recorded
+};
+
+// Replays memo entries [k, end) from the state of entry k, while the words each step read still hold
+// the values the memo says, appending each state's PC to `frames`. A function of its own so that its
+// loop keeps everything in registers.
+[[gnu::noinline]] Replayed Replay(const MemoFrame* entries, uint32_t k, uint32_t end, uint64_t low,
+                                  uint64_t size, uint64_t* frames, int count, int max) {
+  if (static_cast<int64_t>(end - k) > max - count + 1) end = k + static_cast<uint32_t>(max - count + 1);
+  const MemoFrame* e = entries + k;
+  const MemoFrame* last = entries + end - 1;
+  uint64_t* out = frames + count;
+  for (; e < last; ++e) {
+    const MemoFrame* next = e + 1;
+    if (e->ra_at - low >= size || *reinterpret_cast<const uint64_t*>(e->ra_at) != next->pc) break;
+    if (e->rbp_at) {
+      if (e->rbp_at - low >= size || *reinterpret_cast<const uint64_t*>(e->rbp_at) != next->rbp) break;
+    } else if (next->rbp != e->rbp) {
+      break;
+    }
+    *out++ = next->pc;
+  }
+  return {static_cast<uint32_t>(e - entries), static_cast<int>(out - frames)};
+}
+
 // [fp_code_begin, fp_code_end): code built with frame pointers whose frames open every stack (the
 // preload's hooks): walked through the RBP chain, without a rule lookup.
 uint64_t fp_code_begin = 0;
@@ -131,18 +184,18 @@ int CfiUnwindFrom(uint64_t pc, uint64_t rsp, uint64_t rbp, bool pc_is_exact, uin
     size = range.high - range.low >= 8 ? range.high - range.low - 7 : 0;
   };
   reload();
-  // Reads the word at `address` into `to`, or returns `count` from the unwind if it is unreadable.
-#define MEMTRACE_LOAD(to, address)                                         \
-  do {                                                                     \
-    uint64_t at = (address);                                               \
-    if (at - low < size) [[likely]] {                                      \
-      to = *reinterpret_cast<const uint64_t*>(at);                         \
-    } else {                                                               \
-      Loaded loaded = LoadSlow(at);                                        \
-      if (!loaded.ok) return count;                                        \
-      to = loaded.value;                                                   \
-      reload();                                                            \
-    }                                                                      \
+  // Reads the word at `address` into `to`, or runs `fail` if it is unreadable.
+#define MEMTRACE_LOAD(to, address, fail)           \
+  do {                                             \
+    uint64_t at = (address);                       \
+    if (at - low < size) [[likely]] {              \
+      to = *reinterpret_cast<const uint64_t*>(at); \
+    } else {                                       \
+      Loaded loaded = LoadSlow(at);                \
+      if (!loaded.ok) fail;                        \
+      to = loaded.value;                           \
+      reload();                                    \
+    }                                              \
   } while (0)
 
   int count = 0;
@@ -151,17 +204,60 @@ int CfiUnwindFrom(uint64_t pc, uint64_t rsp, uint64_t rbp, bool pc_is_exact, uin
   // The frame-pointer prefix.
   while (!pc_is_exact && pc - fp_code_begin < fp_code_end - fp_code_begin && count < max) {
     uint64_t saved_rbp;
-    MEMTRACE_LOAD(pc, rbp + 8);
-    MEMTRACE_LOAD(saved_rbp, rbp);
+    MEMTRACE_LOAD(pc, rbp + 8, return count);
+    MEMTRACE_LOAD(saved_rbp, rbp, return count);
     rsp = rbp + 16;
     rbp = saved_rbp;
     if (pc < 0x4000) return count;
     frames[count++] = pc;
   }
 
-  const uint64_t epoch = static_cast<uint64_t>(ModuleIndexEpoch()) << 48;
+  const uint32_t epoch_number = ModuleIndexEpoch();
+  const uint64_t epoch = static_cast<uint64_t>(epoch_number) << 48;
   const RuleSlot* table = RuleTable();
+  // The memo is read while it is rewritten: entries of this unwind go to `fresh` (on the stack) until
+  // it joins the memo's chain; then the memo's suffix from the join is moved behind them and the
+  // replay validates it in place; entries after the replay overwrite the memo from there on.
+  Memo& memo = the_memo;
+  uint32_t old_count = memo.epoch == epoch_number ? memo.count : 0;
+  MemoFrame fresh[kFreshFrames];
+  uint32_t fresh_count = 0;
+  bool joined = false;
+  uint32_t j = 0;       // before the join: the first memo entry whose rsp is >= the current rsp
+  uint32_t w = 0;       // after the join: the memo index of the current state's entry
+  bool chain = true;    // every step so far was an ordinary one (the memo records only those)
+  bool settled = true;  // (pc, rsp, rbp) is the state of frames[count - 1], fully read
+  auto record = [&](const MemoFrame& entry) {
+    if (!chain) return;
+    if (!joined && fresh_count < kFreshFrames) {
+      fresh[fresh_count++] = entry;
+    } else if (joined && w < kMemoFrames) {
+      memo.frames[w++] = entry;
+    } else {
+      chain = false;
+    }
+  };
   while (count < max) {
+    if (!joined && chain && back == 1) {
+      // Join the previous unwind where it passed through this very state, and replay its steps
+      // for as long as the memory they read still holds what it held then.
+      while (j < old_count && memo.frames[j].rsp < rsp) ++j;
+      if (j < old_count && memo.frames[j].rsp == rsp && memo.frames[j].pc == pc &&
+          memo.frames[j].rbp == rbp) {
+        joined = true;
+        uint32_t keep = old_count - j;
+        if (keep > kMemoFrames - fresh_count) keep = kMemoFrames - fresh_count;
+        if (fresh_count != j) memmove(&memo.frames[fresh_count], &memo.frames[j], keep * sizeof(MemoFrame));
+        memcpy(memo.frames, fresh, fresh_count * sizeof(MemoFrame));
+        Replayed replayed =
+            Replay(memo.frames, fresh_count, fresh_count + keep, low, size, frames, count, max);
+        uint32_t k = replayed.entry;
+        count = replayed.count;
+        pc = memo.frames[k].pc, rsp = memo.frames[k].rsp, rbp = memo.frames[k].rbp;
+        w = k;  // entry k is the current state: the next step (or the end) records it again, in place
+        if (count >= max) break;
+      }
+    }
     uint64_t lookup = pc - back;
     uint64_t key = lookup | epoch;
     uint64_t packed = table ? ProbeRule(table, key) : 0;
@@ -171,37 +267,63 @@ int CfiUnwindFrom(uint64_t pc, uint64_t rsp, uint64_t rbp, bool pc_is_exact, uin
     }
     FrameKind kind = KindOf(packed);
     if (kind == FrameKind::kCfaRsp || kind == FrameKind::kCfaRbp) [[likely]] {
+      // Only a chain of ordinary steps is memoized: entry i + 1 is always the state entry i led to.
+      if (back != 1) chain = false;
+      settled = false;
       uint64_t cfa = (kind == FrameKind::kCfaRsp ? rsp : rbp) + CfaOffsetOf(packed);
-      MEMTRACE_LOAD(pc, cfa + 8 * RaSlotOf(packed));
-      if (int64_t slot = RbpSlotOf(packed)) MEMTRACE_LOAD(rbp, cfa + 8 * slot);
+      uint64_t ra_at = cfa + 8 * RaSlotOf(packed);
+      uint64_t rbp_at = 0;
+      MemoFrame entry{pc, rsp, rbp, ra_at, 0};
+      MEMTRACE_LOAD(pc, ra_at, goto done);
+      if (int64_t slot = RbpSlotOf(packed)) {
+        rbp_at = cfa + 8 * slot;
+        MEMTRACE_LOAD(rbp, rbp_at, goto done);
+      }
+      entry.rbp_at = rbp_at;
+      record(entry);
       rsp = cfa;
       back = 1;
     } else if (kind == FrameKind::kSignal) {
+      chain = false;
+      settled = false;
       uint64_t context = rsp;
-      MEMTRACE_LOAD(pc, context + kUcontextRip);
-      MEMTRACE_LOAD(rbp, context + kUcontextRbp);
-      MEMTRACE_LOAD(rsp, context + kUcontextRsp);
+      MEMTRACE_LOAD(pc, context + kUcontextRip, goto done);
+      MEMTRACE_LOAD(rbp, context + kUcontextRbp, goto done);
+      MEMTRACE_LOAD(rsp, context + kUcontextRsp, goto done);
       back = 0;  // the interrupted instruction itself, not a return address
     } else if (kind == FrameKind::kNone) {
       // No CFI (JIT code, stripped stubs): libunwind guesses a frame-pointer frame if RBP looks
       // like one and the PC is readable code. Do the same, so both record the same frames.
       if (rbp == 0 || rbp < rsp || rbp - rsp > kGuessedFrameMax || !PageReadable(pc & ~(kPage - 1))) {
-        return count;
+        break;
       }
+      chain = false;
+      settled = false;
       uint64_t saved_rbp;
-      MEMTRACE_LOAD(pc, rbp + 8);
-      MEMTRACE_LOAD(saved_rbp, rbp);
+      MEMTRACE_LOAD(pc, rbp + 8, goto done);
+      MEMTRACE_LOAD(saved_rbp, rbp, goto done);
       rsp = rbp + 16;
       rbp = saved_rbp;
       back = 1;
     } else {
-      return count;  // kOutermost, kUnsupported
+      break;  // kOutermost, kUnsupported
     }
-    if (pc < 0x4000) return count;
+    if (pc < 0x4000) break;
     frames[count++] = pc;
+    settled = true;
   }
-#undef MEMTRACE_LOAD
+done:
+  // The last state reached closes the chain (the replay matches on it), with no step of its own:
+  // ra_at 0 marks it. Entries after a broken chain were never written.
+  if (settled && back == 1) record({pc, rsp, rbp, 0, 0});
+  if (!joined) {
+    memcpy(memo.frames, fresh, fresh_count * sizeof(MemoFrame));
+    w = fresh_count;
+  }
+  memo.count = w;
+  memo.epoch = epoch_number;
   return count;
+#undef MEMTRACE_LOAD
 }
 
 [[gnu::noinline]] int CfiBacktrace(uint64_t* frames, int max) {
