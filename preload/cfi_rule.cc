@@ -110,8 +110,14 @@ struct Interpreter {
             row.cfa_expression = false;
             break;
           case 0x0e: row.cfa_offset = static_cast<int64_t>(in.Uleb128()); break;  // def_cfa_offset
-          case 0x0f: in.Skip(in.Uleb128()), row.cfa_expression = true; break;     // def_cfa_expression
-          case 0x10: {                                                            // expression
+          case 0x0f: {                                                            // def_cfa_expression
+            row.expression_length = in.Uleb128();
+            row.expression = in.position();
+            in.Skip(row.expression_length);
+            row.cfa_expression = true;
+            break;
+          }
+          case 0x10: {  // expression
             uint64_t reg = in.Uleb128();
             in.Skip(in.Uleb128());
             Set(reg, RuleKind::kOther);
@@ -218,7 +224,7 @@ bool EvaluateRspExpression(const uint8_t* begin, uint64_t length, uint64_t pc, c
       case 0x2a:
         a.constant = static_cast<int64_t>(a.constant) >= static_cast<int64_t>(b.constant);
         break;  // ge
-      case 0x2d:
+      case 0x2b:
         a.constant = static_cast<int64_t>(a.constant) > static_cast<int64_t>(b.constant);
         break;                                                  // gt
       case 0x29: a.constant = a.constant == b.constant; break;  // eq

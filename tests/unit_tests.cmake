@@ -44,3 +44,10 @@ if(MEMTRACE_BUILD_FUZZERS)
   target_link_options(trace_reader_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined)
   set_target_properties(trace_reader_fuzzer PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endif()
+
+# ---- preload/: the CFI unwinder ----
+# Checked against real witnesses: readelf's interpretation of libc's and the test's own .eh_frame, and
+# libunwind's unw_backtrace on the same stacks.
+memtrace_unit_test(cfi_rule_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/cfi_rule_test.cc
+  LIBRARIES memtrace_unwind)
