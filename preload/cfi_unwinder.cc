@@ -43,19 +43,34 @@ bool PageReadable(uint64_t page) {
   return result != -14;  // -EFAULT
 }
 
-[[gnu::noinline]] bool ReadWordSlow(uint64_t address, uint64_t* value) {
+// Validates the page(s) of `address` and reads it. The validated range grows only to pages
+// contiguous with one holding `anchor` (the stack pointer the unwind started from): it then always
+// spans the running stack, whose pages above the stack pointer cannot be unmapped while the thread
+// runs. Pages elsewhere (an alternate signal stack's ucontext, a guessed frame) are validated on each
+// read instead of remembered.
+constexpr uint64_t kGapPages = 256;  // pages validated at most to join a read to the range (once)
+
+[[gnu::noinline]] bool ReadWordSlow(uint64_t address, uint64_t* value, uint64_t anchor) {
   if (address < kPage || address > (uint64_t{1} << 47) - 8) return false;
   uint64_t first = address & ~(kPage - 1);
   uint64_t last = (address + 7) & ~(kPage - 1);
   if (!PageReadable(first) || (last != first && !PageReadable(last))) return false;
   ValidatedRange& range = validated;
-  if (range.low == range.high) {
-    range = {first, last + kPage};
-  } else if (first <= range.high && last + kPage >= range.low) {  // touches or overlaps: extend
-    if (first < range.low) range.low = first;
-    if (last + kPage > range.high) range.high = last + kPage;
-  } else {
-    range = {first, last + kPage};
+  uint64_t low = range.low == range.high ? anchor & ~(kPage - 1) : range.low;
+  uint64_t high = range.low == range.high ? low : range.high;
+  // The pages between the range and the new ones must be readable too for the union to be a range.
+  if (first >= high && first - high <= kGapPages * kPage) {
+    for (uint64_t page = high; page < first; page += kPage) {
+      if (!PageReadable(page)) return *value = *reinterpret_cast<const uint64_t*>(address), true;
+    }
+    range = {low, last + kPage};
+  } else if (last + kPage <= low && low - (last + kPage) <= kGapPages * kPage) {
+    for (uint64_t page = last + kPage; page < low; page += kPage) {
+      if (!PageReadable(page)) return *value = *reinterpret_cast<const uint64_t*>(address), true;
+    }
+    range = {first, high};
+  } else if (first < high && last + kPage > low) {  // overlaps
+    range = {first < low ? first : low, last + kPage > high ? last + kPage : high};
   }
   *value = *reinterpret_cast<const uint64_t*>(address);
   return true;
@@ -86,12 +101,14 @@ inline int64_t CfaOffsetOf(uint64_t packed) { return static_cast<int32_t>(packed
 }  // namespace
 
 bool ReadWord(uint64_t address, uint64_t* value) {
-  const ValidatedRange& range = validated;
+  ValidatedRange& range = validated;
+  uint64_t sp = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
+  if (sp < range.low || sp >= range.high) range = {0, 0};
   if (address >= range.low && address + 8 <= range.high) {
     *value = *reinterpret_cast<const uint64_t*>(address);
     return true;
   }
-  return ReadWordSlow(address, value);
+  return ReadWordSlow(address, value, reinterpret_cast<uint64_t>(__builtin_frame_address(0)));
 }
 
 namespace {
@@ -103,9 +120,9 @@ struct Loaded {
 
 // The slow path of a checked read, returning in registers so that the loop's state never has its
 // address taken (which would keep it in memory).
-[[gnu::noinline]] Loaded LoadSlow(uint64_t address) {
+[[gnu::noinline]] Loaded LoadSlow(uint64_t address, uint64_t anchor) {
   Loaded loaded{false, 0};
-  loaded.ok = ReadWordSlow(address, &loaded.value);
+  loaded.ok = ReadWordSlow(address, &loaded.value, anchor);
   return loaded;
 }
 
@@ -177,6 +194,7 @@ int CfiUnwindFrom(uint64_t pc, uint64_t rsp, uint64_t rbp, bool pc_is_exact, uin
   // The validated range, as `low` and `size` (address - low < size: the 8 bytes at address are
   // inside; size 0 when empty) in registers for the loop. The slow path updates the TLS copy.
   ValidatedRange& range = validated;
+  const uint64_t anchor = rsp;
   if (rsp < range.low || rsp >= range.high) range = {0, 0};
   uint64_t low = 0, size = 0;
   auto reload = [&] {
@@ -191,7 +209,7 @@ int CfiUnwindFrom(uint64_t pc, uint64_t rsp, uint64_t rbp, bool pc_is_exact, uin
     if (at - low < size) [[likely]] {              \
       to = *reinterpret_cast<const uint64_t*>(at); \
     } else {                                       \
-      Loaded loaded = LoadSlow(at);                \
+      Loaded loaded = LoadSlow(at, anchor);        \
       if (!loaded.ok) fail;                        \
       to = loaded.value;                           \
       reload();                                    \

@@ -8,9 +8,14 @@
 // read (stack slots, the ucontext, frame-pointer chains) goes through ReadWord, which validates the
 // page with one system call the first time (rt_sigprocmask with an invalid `how`: the kernel copies
 // the set first, so EFAULT means unreadable and EINVAL readable, with no effect on the mask) and
-// then remembers a contiguous validated range per thread. The range is dropped whenever an unwind
-// starts with the stack pointer outside it, so it always holds the running stack, whose pages above
-// the stack pointer cannot be unmapped while the thread runs.
+// then remembers a contiguous validated range per thread. The range only ever grows from the page of
+// the stack pointer the unwind started at, and is dropped whenever an unwind starts with the stack
+// pointer outside it, so it spans the running stack, whose pages above the stack pointer cannot be
+// unmapped while the thread runs. Reads elsewhere are validated each time.
+//
+// The memo (see cfi_unwinder.cc): each thread remembers the states its last unwind passed through; an
+// unwind reaching one of them replays the rest with one load and compare per frame. Per-thread TLS
+// of 5 KiB.
 //
 // Concurrency contract: the validated range is initial-exec TLS, owned by its thread; everything
 // shared is in eh_frame_index.h and frame_rule_cache.h (lock-free). Async-signal-safe apart from the

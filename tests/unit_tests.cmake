@@ -51,3 +51,15 @@ endif()
 memtrace_unit_test(cfi_rule_test
   SOURCES ${PROJECT_SOURCE_DIR}/preload/cfi_rule_test.cc
   LIBRARIES memtrace_unwind)
+memtrace_unit_test(dwarf_reader_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/dwarf_reader_test.cc
+  LIBRARIES memtrace_unwind)
+memtrace_unit_test(frame_rule_cache_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/frame_rule_cache_test.cc
+  LIBRARIES memtrace_unwind Threads::Threads)
+memtrace_unit_test(eh_frame_index_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/eh_frame_index_test.cc
+  LIBRARIES memtrace_unwind ${CMAKE_DL_LIBS})
+memtrace_unit_test(cfi_unwinder_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/cfi_unwinder_test.cc
+  LIBRARIES memtrace_unwind Threads::Threads ${CMAKE_DL_LIBS})
