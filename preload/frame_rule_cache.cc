@@ -43,6 +43,14 @@ void StoreRule(uint64_t key, uint64_t packed) {
   slot.check.store(key ^ packed, std::memory_order_relaxed);
 }
 
+bool PrepareRuleCache() { return Table() != nullptr; }
+
+void RuleCacheRange(const void** begin, const void** end) {
+  Slot* slots = table.load(std::memory_order_acquire);
+  *begin = slots;
+  *end = slots ? slots + kRuleCacheSlots : nullptr;
+}
+
 void ResetRuleCache() {
   Slot* slots = table.exchange(nullptr, std::memory_order_acq_rel);
   if (slots) munmap(slots, kRuleCacheSlots * sizeof(Slot));

@@ -38,6 +38,14 @@ uint64_t LookUpRule(uint64_t key);
 // Remembers `packed` (non-zero) for `key`. Does nothing if the table cannot be mapped.
 void StoreRule(uint64_t key, uint64_t packed);
 
+// Maps the table now (at start-up, so that it can be reported as memtrace's own memory). False if
+// mmap fails; the cache then stays off.
+bool PrepareRuleCache();
+
+// The table's memory, or null: memtrace's, not the program's (the leak scan skips it, the maps
+// reconstruction hides it).
+void RuleCacheRange(const void** begin, const void** end);
+
 // Unmaps the table (tests only: an unwind in another thread may hold it).
 void ResetRuleCache();
 

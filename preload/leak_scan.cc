@@ -14,6 +14,7 @@
 #include "format/record_codec.h"
 #include "preload/proc_maps.h"
 #include "preload/safe_memory.h"
+#include "preload/stack_capture.h"
 #include "preload/stack_table.h"
 #include "preload/trace_writer.h"
 
@@ -393,7 +394,8 @@ void RunLeakScan(ThreadState& thread, bool checked_reads) {
   exclusions.arena_heaps = table.arena_heaps;
   exclusions.arena_heap_count = table.arena_heap_count;
   StackTableRange(&exclusions.ranges[0][0], &exclusions.ranges[0][1]);
-  exclusions.count = 1;
+  UnwinderTableRange(&exclusions.ranges[1][0], &exclusions.ranges[1][1]);
+  exclusions.count = 2;
   SafeMemory memory;
   if (!PrepareSafeMemory(memory, checked_reads)) {
     UnmapScratch(memory.window, kWindowBytes + 4096);

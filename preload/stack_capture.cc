@@ -12,6 +12,7 @@
 
 #include "preload/cfi_unwinder.h"
 #include "preload/eh_frame_index.h"
+#include "preload/frame_rule_cache.h"
 #include "preload/stack_table.h"
 #include "preload/trace_writer.h"
 
@@ -135,6 +136,10 @@ bool InitializeStackCapture(bool after_fork) {
     if (library) unwind_backtrace = reinterpret_cast<Backtrace>(dlsym(library, "unw_backtrace"));
     dl_iterate_phdr(FindExtents, nullptr);
     SetFramePointerCode(own_text_begin, own_text_end);  // built -fno-omit-frame-pointer
+    if (!use_libunwind) {
+      PrepareRuleCache();  // now, to be reported as memtrace's own mapping
+      ModuleIndexEpoch();  // the first module snapshot, while nothing else runs
+    }
     if (!unwind_backtrace) {
       if (use_libunwind) return false;
       if (check_fd >= 0) close(check_fd);
@@ -233,6 +238,8 @@ uint32_t CaptureStack(ThreadState& thread, uint64_t timestamp) {
 }
 
 bool IsUnwinderCode(uint64_t address) { return address >= unwinder_begin && address < unwinder_end; }
+
+void UnwinderTableRange(const void** begin, const void** end) { RuleCacheRange(begin, end); }
 
 void FinishStackCapture() {
   if (check_fd < 0) return;
