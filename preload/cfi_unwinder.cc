@@ -278,10 +278,9 @@ int CfiUnwindFrom(uint64_t pc, uint64_t rsp, uint64_t rbp, bool pc_is_exact, uin
     }
     uint64_t lookup = pc - back;
     uint64_t key = lookup | epoch;
-    uint64_t packed = table ? ProbeRule(table, key) : 0;
+    uint64_t packed = ProbeRule(table, key);
     if (!packed) [[unlikely]] {
       packed = RuleMiss(lookup, key);
-      table = RuleTable();
     }
     FrameKind kind = KindOf(packed);
     if (kind == FrameKind::kCfaRsp || kind == FrameKind::kCfaRbp) [[likely]] {

@@ -106,6 +106,18 @@ int AddModule(dl_phdr_info* info, size_t, void* data) {
   return 0;
 }
 
+// Two snapshot buffers in the library's .bss, used in turn: memory that exists from start-up, so the
+// maps reconstruction never sees the unwinder map anything. A rebuild reuses the buffer that is not
+// current only when no other lookup is in flight (one that is might still read it); otherwise, or
+// for more modules than fit, the snapshot comes from mmap and is retired as described above.
+constexpr uint64_t kStaticSnapshotBytes = 64 * 1024;  // about 1,600 modules
+alignas(64) unsigned char static_snapshots[2][kStaticSnapshotBytes];
+
+bool IsStatic(const Snapshot* snapshot) {
+  const auto* p = reinterpret_cast<const unsigned char*>(snapshot);
+  return p >= static_snapshots[0] && p < static_snapshots[0] + sizeof static_snapshots;
+}
+
 void FreeRetired() {
   while (retired) {
     Snapshot* next = retired->retired_next;
@@ -123,13 +135,23 @@ Snapshot* Rebuild(Snapshot* old) {
   // Room for modules loaded between the count and the walk.
   uint64_t bytes = offsetof(Snapshot, modules) + (counters.modules + 16) * sizeof(Module);
   bytes = (bytes + 4095) & ~uint64_t{4095};
-  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* memory;
+  if (bytes <= kStaticSnapshotBytes && readers.load(std::memory_order_seq_cst) == 1) {  // 1: this thread
+    unsigned char* spare = static_snapshots[0];
+    if (old == reinterpret_cast<Snapshot*>(spare)) spare = static_snapshots[1];
+    memory = spare;
+    bytes = kStaticSnapshotBytes;
+  } else {
+    memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  }
   if (memory == MAP_FAILED) {
     rebuilding.store(false, std::memory_order_release);
     return old;
   }
   auto* snapshot = static_cast<Snapshot*>(memory);
   snapshot->bytes = bytes;
+  snapshot->count = 0;
+  snapshot->retired_next = nullptr;
   snapshot->generation = generation;
   snapshot->epoch = next_epoch.fetch_add(1, std::memory_order_relaxed);
   dl_iterate_phdr(AddModule, snapshot);
@@ -137,7 +159,7 @@ Snapshot* Rebuild(Snapshot* old) {
   snapshot->adds = counters.adds;
   snapshot->subs = counters.subs;
   current.store(snapshot, std::memory_order_seq_cst);
-  if (old) {
+  if (old && !IsStatic(old)) {
     old->retired_next = retired;
     retired = old;
   }
@@ -220,7 +242,7 @@ void NoteLibrariesChanged() { library_generation.fetch_add(1, std::memory_order_
 
 void ResetModuleIndex() {
   Snapshot* snapshot = current.exchange(nullptr, std::memory_order_acq_rel);
-  if (snapshot) munmap(snapshot, snapshot->bytes);
+  if (snapshot && !IsStatic(snapshot)) munmap(snapshot, snapshot->bytes);
   FreeRetired();
 }
 

@@ -1,10 +1,11 @@
 // Which FDE covers a PC: an index over the loaded modules' .eh_frame_hdr binary-search tables.
 //
 // The module list is a snapshot taken with dl_iterate_phdr (each module's PT_LOAD extent and its
-// PT_GNU_EH_FRAME table), built lazily in mmap'ed memory (never malloc: it runs inside the allocation
-// hooks). It is rebuilt when a PC falls outside every module and the loader's dlpi_adds/dlpi_subs
-// counters moved since the snapshot, and before the next lookup after NoteLibrariesChanged (called by
-// memtrace's dlopen/dlclose hooks), so a dlclose'd module's table is never searched again.
+// PT_GNU_EH_FRAME table), built lazily in one of two static buffers (or, failing those, in mmap'ed
+// memory; never malloc: it runs inside the allocation hooks). It is rebuilt when a PC falls outside every
+// module and the loader's dlpi_adds/dlpi_subs counters moved since the snapshot, and before the next lookup
+// after NoteLibrariesChanged (called by memtrace's dlopen/dlclose hooks), so a dlclose'd module's table is
+// never searched again.
 //
 // Concurrency contract: lookups are lock-free and run in any number of threads. The current snapshot
 // is published through an atomic pointer; a rebuild (one thread at a time, by a try-lock: a thread

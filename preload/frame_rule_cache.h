@@ -9,7 +9,7 @@
 // overwrite: a lost entry is recomputed on its next miss. The key holds the module-index epoch in its
 // top 16 bits, so entries computed before a dlopen/dlclose stop matching. Signal handlers never get here.
 //
-// Memory: one mmap'ed table of kSlots slots (256 KiB), made on first use; never malloc.
+// Memory: one table of kRuleCacheSlots slots (256 KiB) in the library's .bss; never malloc.
 #pragma once
 
 #include <atomic>
@@ -24,8 +24,7 @@ inline uint64_t RuleCacheKey(uint64_t pc, uint32_t epoch) { return pc | static_c
 
 struct RuleSlot;
 
-// The table, or null before the first StoreRule. Stable once non-null (until ResetRuleCache), so an
-// unwind loads it once and probes it with ProbeRule.
+// The table (never null), which an unwind probes with ProbeRule.
 const RuleSlot* RuleTable();
 
 // The packed rule for `key` in `table` (non-null), or 0 on a miss (packed rules are never 0).
@@ -35,18 +34,13 @@ inline uint64_t ProbeRule(const RuleSlot* table, uint64_t key);
 // Both of the above.
 uint64_t LookUpRule(uint64_t key);
 
-// Remembers `packed` (non-zero) for `key`. Does nothing if the table cannot be mapped.
+// Remembers `packed` (non-zero) for `key`.
 void StoreRule(uint64_t key, uint64_t packed);
 
-// Maps the table now (at start-up, so that it can be reported as memtrace's own memory). False if
-// mmap fails; the cache then stays off.
-bool PrepareRuleCache();
-
-// The table's memory, or null: memtrace's, not the program's (the leak scan skips it, the maps
-// reconstruction hides it).
+// The table's memory: memtrace's, not the program's (the leak scan skips it).
 void RuleCacheRange(const void** begin, const void** end);
 
-// Unmaps the table (tests only: an unwind in another thread may hold it).
+// Empties the table (tests only).
 void ResetRuleCache();
 
 struct RuleSlot {

@@ -32,7 +32,6 @@ TEST(FrameRuleCache, HitsAfterStoreAndMissesInAnotherEpoch) {
 
 TEST(FrameRuleCache, ConcurrentWritersNeverYieldAnotherKeysRule) {
   ResetRuleCache();
-  StoreRule(1, RuleFor(1));  // maps the table
   // Keys that share slots: kRuleCacheSlots * 4 distinct keys over kRuleCacheSlots slots.
   std::vector<uint64_t> keys;
   for (uint64_t i = 0; i < kRuleCacheSlots * 4; ++i) keys.push_back(RuleCacheKey(0x400000 + i * 16, 1));

@@ -119,8 +119,8 @@ void NameParentTrace(format::FileHeader* header, const char* fork_parent_trace) 
   CopyText(header->parent_trace, sizeof header->parent_trace, parent + 1);
 }
 
-// memtrace's own table mapping (the stack table, the unwinder's rule cache), for the maps
-// reconstruction to account for and hide.
+// memtrace's own table mapping (the stack table), for the maps reconstruction to account for and
+// hide.
 void EmitOwnTable(const void* table_begin, const void* table_end) {
   if (!table_begin) return;
   format::Record own;
@@ -150,8 +150,6 @@ void DescribeProcess(format::FileHeader* header) {
   const void* table_begin = nullptr;
   const void* table_end = nullptr;
   StackTableRange(&table_begin, &table_end);
-  EmitOwnTable(table_begin, table_end);
-  UnwinderTableRange(&table_begin, &table_end);
   EmitOwnTable(table_begin, table_end);
   // memtrace's own start-up (loading libunwind) may have made malloc grow the heap: say so, rather than
   // pin that move on the program's next call.

@@ -136,10 +136,7 @@ bool InitializeStackCapture(bool after_fork) {
     if (library) unwind_backtrace = reinterpret_cast<Backtrace>(dlsym(library, "unw_backtrace"));
     dl_iterate_phdr(FindExtents, nullptr);
     SetFramePointerCode(own_text_begin, own_text_end);  // built -fno-omit-frame-pointer
-    if (!use_libunwind) {
-      PrepareRuleCache();  // now, to be reported as memtrace's own mapping
-      ModuleIndexEpoch();  // the first module snapshot, while nothing else runs
-    }
+    if (!use_libunwind) ModuleIndexEpoch();             // the first module snapshot, while nothing else runs
     if (!unwind_backtrace) {
       if (use_libunwind) return false;
       if (check_fd >= 0) close(check_fd);

@@ -31,8 +31,8 @@ uint32_t CaptureStack(ThreadState& thread, uint64_t timestamp);
 // the program's.
 bool IsUnwinderCode(uint64_t address);
 
-// The unwinder's PC -> rule cache (mapped at start-up; null if stacks are off or it failed): memtrace's
-// own memory, which the leak scan must not take for a root.
+// The unwinder's PC -> rule cache (in libmemtrace's .bss): memtrace's own memory, which the leak scan
+// must not take for a root.
 void UnwinderTableRange(const void** begin, const void** end);
 
 // At the process's end: writes the check mode's summary line (nothing without MEMTRACE_UNWIND_CHECK).
