@@ -79,6 +79,12 @@ class UnwinderCheck(unittest.TestCase):
                 _, compared = self.checked_run([program(name), *args], min_stacks=5)
                 self.assertGreater(sum(compared.values()), 0)
 
+    def test_depth_caps(self):
+        # The cap cuts both unwinds at the same frame (and the memo must replay only up to it).
+        for depth in ("1", "3", "10"):
+            with self.subTest(depth=depth):
+                self.checked_run([program("deep_nofp"), "30"], env={"MEMTRACE_STACK_DEPTH": depth}, min_stacks=1000)
+
     # -- programs no one here wrote ---------------------------------------------------------------
 
     def test_python(self):
