@@ -130,7 +130,7 @@ struct Loaded {
 // by, ordered by RSP. The next unwind that reaches one of these states replays the steps after it,
 // checking only that each word they read (the return address, the saved RBP) still holds the same
 // value: the same state, rules and memory give the same frames, at a load and a compare per frame
-// instead of a rule lookup. One memo per thread, initial-exec TLS (4 KiB).
+// instead of a rule lookup. One memo per thread, initial-exec TLS (5 KiB).
 constexpr uint32_t kMemoFrames = 128;
 constexpr uint32_t kFreshFrames = 32;  // entries made before joining the memo: more, and the chain ends
 

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -124,6 +125,31 @@ TEST(CfiUnwinder, EqualsLibunwindInManyThreads) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(differences.load(), 0);
+}
+
+// Code with no FDE (as a JIT would make): both unwinders guess a frame-pointer frame for it.
+Stacks through_jit;
+
+void FromJit() { through_jit = BothWays(); }
+
+TEST(CfiUnwinder, EqualsLibunwindThroughCodeWithoutUnwindInfo) {
+  // push %rbp; mov %rsp,%rbp; call *%rdi; pop %rbp; ret
+  const unsigned char code[] = {0x55, 0x48, 0x89, 0xe5, 0xff, 0xd7, 0x5d, 0xc3};
+  void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) GTEST_SKIP() << "no executable anonymous memory here";
+  memcpy(page, code, sizeof code);
+  auto trampoline = reinterpret_cast<void (*)(void (*)())>(page);
+  for (int i = 0; i < 3; ++i) {
+    through_jit = {};
+    trampoline(FromJit);
+    uint64_t jit = reinterpret_cast<uint64_t>(page);
+    bool passes_jit = false;
+    for (uint64_t pc : through_jit.ours) passes_jit |= pc > jit && pc < jit + sizeof code;
+    EXPECT_TRUE(passes_jit);
+    EXPECT_GT(through_jit.ours.size(), 4u);  // through the JIT frame to main and beyond
+    EXPECT_EQ(through_jit.ours, through_jit.theirs);
+  }
+  munmap(page, 4096);
 }
 
 TEST(CfiUnwinder, CheckedReadsRefuseUnmappedMemory) {
