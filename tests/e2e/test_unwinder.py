@@ -93,6 +93,12 @@ class UnwinderCheck(unittest.TestCase):
                           "d = collections.Counter(str(i % 97) for i in range(20000))\n"
                           "print(len(json.dumps(d)))"], min_stacks=1000)
 
+    def test_perl_and_bash(self):
+        self.checked_run(["perl", "-e", "my %h; $h{$_} = $_ x 3 for 1 .. 20000; print scalar(keys %h), qq(\\n)"],
+                         min_stacks=1000)
+        self.checked_run(["bash", "-c", "for i in $(seq 1 200); do x=\"$x$i\"; done; echo ${#x} | tr 0-9 a-j"],
+                         min_processes=2, min_stacks=100)
+
     def test_sort(self):
         data = os.path.join(self.dir, "data.txt")
         with open(data, "w") as f:
