@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""memtrace benchmark: time each workload untraced, under memtrace (stacks on and off), heaptrack,
-valgrind massif and valgrind memcheck, in one run, and print one table.
+"""memtrace benchmark: time each workload untraced, under memtrace (stacks on with its own unwinder,
+with MEMTRACE_UNWINDER=libunwind, and off), heaptrack, valgrind massif and valgrind memcheck, in one
+run, and print one table.
 
 This is a tool for people, not a test (nothing here is registered with ctest). See bench/README.md
 for how to read the table.
