@@ -18,6 +18,8 @@ struct Module {
   uint64_t hdr;          // .eh_frame_hdr address (the base of its data-relative table entries)
   const int32_t* table;  // (initial location, FDE address) pairs, data-relative sdata4, sorted
   uint64_t count;        // table entries; 0 when the module has no usable table
+  uint64_t cfi_begin;    // the PT_LOAD segment holding .eh_frame_hdr (and .eh_frame): CFI reads stay
+  uint64_t cfi_end;      // inside it, never in the unmapped gaps between a module's segments
 };
 
 // Layout of a snapshot mapping: this header, then `count` modules sorted by `begin`.
@@ -84,7 +86,7 @@ int AddModule(dl_phdr_info* info, size_t, void* data) {
   auto* snapshot = static_cast<Snapshot*>(data);
   uint64_t capacity = (snapshot->bytes - offsetof(Snapshot, modules)) / sizeof(Module);
   if (snapshot->count == capacity) return 1;
-  Module module{UINT64_MAX, 0, 0, nullptr, 0};
+  Module module{UINT64_MAX, 0, 0, nullptr, 0, 0, 0};
   const ElfW(Phdr)* eh_frame_hdr = nullptr;
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& phdr = info->dlpi_phdr[i];
@@ -95,7 +97,17 @@ int AddModule(dl_phdr_info* info, size_t, void* data) {
     if (begin + phdr.p_memsz > module.end) module.end = begin + phdr.p_memsz;
   }
   if (module.end == 0) return 0;
-  if (eh_frame_hdr) IndexTable(info, *eh_frame_hdr, &module);
+  if (eh_frame_hdr) {
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+      const ElfW(Phdr)& phdr = info->dlpi_phdr[i];
+      if (phdr.p_type == PT_LOAD && phdr.p_vaddr <= eh_frame_hdr->p_vaddr &&
+          eh_frame_hdr->p_vaddr + eh_frame_hdr->p_memsz <= phdr.p_vaddr + phdr.p_memsz) {
+        module.cfi_begin = info->dlpi_addr + phdr.p_vaddr;
+        module.cfi_end = module.cfi_begin + phdr.p_memsz;
+      }
+    }
+    if (module.cfi_end) IndexTable(info, *eh_frame_hdr, &module);
+  }
   // Insertion sort: a few dozen modules, and the loader's order is nearly sorted already.
   uint64_t i = snapshot->count++;
   while (i > 0 && snapshot->modules[i - 1].begin > module.begin) {
@@ -223,9 +235,9 @@ FdeSearch FindFde(uint64_t pc, FdeLocation* out) {
   }
   if (low == 0) return FdeSearch::kNoFde;
   uint64_t fde = base + static_cast<int64_t>(table[2 * (low - 1) + 1]);
-  if (fde < module->begin || fde >= module->end) return FdeSearch::kNoFde;
+  if (fde < module->cfi_begin || fde >= module->cfi_end) return FdeSearch::kNoFde;
   out->fde = reinterpret_cast<const uint8_t*>(fde);
-  out->limit = reinterpret_cast<const uint8_t*>(module->end);
+  out->limit = reinterpret_cast<const uint8_t*>(module->cfi_end);
   return FdeSearch::kFound;
 }
 

@@ -22,7 +22,7 @@ namespace memtrace::preload {
 
 struct FdeLocation {
   const uint8_t* fde = nullptr;    // the FDE's length field
-  const uint8_t* limit = nullptr;  // the end of its module's mapped extent: no read goes past it
+  const uint8_t* limit = nullptr;  // the end of the module's segment holding its CFI: no read goes past it
 };
 
 enum class FdeSearch { kFound, kNoFde, kNoModule };
