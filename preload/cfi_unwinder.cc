@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "preload/cfi_rule.h"
+#include "preload/checked_read.h"
 #include "preload/eh_frame_index.h"
 #include "preload/frame_rule_cache.h"
 
@@ -25,56 +26,6 @@ constexpr uint64_t kUcontextRip = kMcontext + 16 * 8;
 // libunwind's limit for its frame-pointer guess: the saved RBP lies above the stack pointer, and not
 // by more than this.
 constexpr uint64_t kGuessedFrameMax = 0x4000;
-
-struct ValidatedRange {
-  uint64_t low;
-  uint64_t high;
-};
-__thread ValidatedRange validated __attribute__((tls_model("initial-exec")));
-
-// True if the 8 bytes at `page` can be read: see the header. A raw system call, so errno is untouched.
-bool PageReadable(uint64_t page) {
-  long result;
-  register long set_size asm("r10") = 8;
-  asm volatile("syscall"
-               : "=a"(result)
-               : "0"(static_cast<long>(SYS_rt_sigprocmask)), "D"(-1L), "S"(page), "d"(0L), "r"(set_size)
-               : "rcx", "r11", "memory");
-  return result != -14;  // -EFAULT
-}
-
-// Validates the page(s) of `address` and reads it. The validated range grows only to pages
-// contiguous with one holding `anchor` (the stack pointer the unwind started from): it then always
-// spans the running stack, whose pages above the stack pointer cannot be unmapped while the thread
-// runs. Pages elsewhere (an alternate signal stack's ucontext, a guessed frame) are validated on each
-// read instead of remembered.
-constexpr uint64_t kGapPages = 256;  // pages validated at most to join a read to the range (once)
-
-[[gnu::noinline]] bool ReadWordSlow(uint64_t address, uint64_t* value, uint64_t anchor) {
-  if (address < kPage || address > (uint64_t{1} << 47) - 8) return false;
-  uint64_t first = address & ~(kPage - 1);
-  uint64_t last = (address + 7) & ~(kPage - 1);
-  if (!PageReadable(first) || (last != first && !PageReadable(last))) return false;
-  ValidatedRange& range = validated;
-  uint64_t low = range.low == range.high ? anchor & ~(kPage - 1) : range.low;
-  uint64_t high = range.low == range.high ? low : range.high;
-  // The pages between the range and the new ones must be readable too for the union to be a range.
-  if (first >= high && first - high <= kGapPages * kPage) {
-    for (uint64_t page = high; page < first; page += kPage) {
-      if (!PageReadable(page)) return *value = *reinterpret_cast<const uint64_t*>(address), true;
-    }
-    range = {low, last + kPage};
-  } else if (last + kPage <= low && low - (last + kPage) <= kGapPages * kPage) {
-    for (uint64_t page = last + kPage; page < low; page += kPage) {
-      if (!PageReadable(page)) return *value = *reinterpret_cast<const uint64_t*>(address), true;
-    }
-    range = {first, high};
-  } else if (first < high && last + kPage > low) {  // overlaps
-    range = {first < low ? first : low, last + kPage > high ? last + kPage : high};
-  }
-  *value = *reinterpret_cast<const uint64_t*>(address);
-  return true;
-}
 
 FrameRule ComputeRule(uint64_t pc) {
   FrameRule none;
@@ -99,17 +50,6 @@ inline int64_t RbpSlotOf(uint64_t packed) { return static_cast<int8_t>(packed >>
 inline int64_t CfaOffsetOf(uint64_t packed) { return static_cast<int32_t>(packed >> 32); }
 
 }  // namespace
-
-bool ReadWord(uint64_t address, uint64_t* value) {
-  ValidatedRange& range = validated;
-  uint64_t sp = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
-  if (sp < range.low || sp >= range.high) range = {0, 0};
-  if (address >= range.low && address + 8 <= range.high) {
-    *value = *reinterpret_cast<const uint64_t*>(address);
-    return true;
-  }
-  return ReadWordSlow(address, value, reinterpret_cast<uint64_t>(__builtin_frame_address(0)));
-}
 
 namespace {
 
@@ -193,7 +133,7 @@ int CfiUnwindFrom(uint64_t pc, uint64_t rsp, uint64_t rbp, bool pc_is_exact, uin
   if (max <= 0) return 0;
   // The validated range, as `low` and `size` (address - low < size: the 8 bytes at address are
   // inside; size 0 when empty) in registers for the loop. The slow path updates the TLS copy.
-  ValidatedRange& range = validated;
+  ValidatedRange& range = validated_range;
   const uint64_t anchor = rsp;
   if (rsp < range.low || rsp >= range.high) range = {0, 0};
   uint64_t low = 0, size = 0;

@@ -4,14 +4,8 @@
 // after a signal frame), and stops where that stops: an undefined return address, a return address
 // below 0x4000, CFI it cannot follow.
 //
-// Memory safety: CFI and the hdr tables are read within their module's mapped extent. Every other
-// read (stack slots, the ucontext, frame-pointer chains) goes through ReadWord, which validates the
-// page with one system call the first time (rt_sigprocmask with an invalid `how`: the kernel copies
-// the set first, so EFAULT means unreadable and EINVAL readable, with no effect on the mask) and
-// then remembers a contiguous validated range per thread. The range only ever grows from the page of
-// the stack pointer the unwind started at, and is dropped whenever an unwind starts with the stack
-// pointer outside it, so it spans the running stack, whose pages above the stack pointer cannot be
-// unmapped while the thread runs. Reads elsewhere are validated each time.
+// Memory safety: CFI and the hdr tables are read within the module segment that holds them. Every
+// other read (stack slots, the ucontext, frame-pointer chains) is checked (checked_read.h).
 //
 // The memo (see cfi_unwinder.cc): each thread remembers the states its last unwind passed through; an
 // unwind reaching one of them replays the rest with one load and compare per frame. Per-thread TLS
@@ -38,8 +32,5 @@ int CfiUnwindFrom(uint64_t pc, uint64_t rsp, uint64_t rbp, bool pc_is_exact, uin
 // of a stack whose PC is in it are walked through the RBP chain without a rule lookup. Set once at
 // start-up, before any unwind.
 void SetFramePointerCode(uint64_t begin, uint64_t end);
-
-// A word of memory outside the module images, validated as described above. False if unreadable.
-bool ReadWord(uint64_t address, uint64_t* value);
 
 }  // namespace memtrace::preload

@@ -1,7 +1,7 @@
 // memtrace's unwinder against libunwind's unw_backtrace on the same stacks, in this -O2 test binary
 // (no frame pointers): deep recursion, alternating call paths of equal depth (the memo must notice
 // the return addresses changed), a signal handler's stack (kernel signal frame, the interrupted PC
-// exact), and several threads at once. Plus the checked reads on unmapped memory.
+// exact), code without unwind info, and several threads at once.
 #include "preload/cfi_unwinder.h"
 
 #include <dlfcn.h>
@@ -150,24 +150,6 @@ TEST(CfiUnwinder, EqualsLibunwindThroughCodeWithoutUnwindInfo) {
     EXPECT_EQ(through_jit.ours, through_jit.theirs);
   }
   munmap(page, 4096);
-}
-
-TEST(CfiUnwinder, CheckedReadsRefuseUnmappedMemory) {
-  long size = 4096;
-  auto* page =
-      static_cast<uint64_t*>(mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-  ASSERT_NE(page, MAP_FAILED);
-  page[3] = 0x1234;
-  uint64_t value = 0;
-  EXPECT_TRUE(ReadWord(reinterpret_cast<uint64_t>(page + 3), &value));
-  EXPECT_EQ(value, 0x1234u);
-  munmap(page, size);
-  EXPECT_FALSE(ReadWord(reinterpret_cast<uint64_t>(page + 3), &value));
-  EXPECT_FALSE(ReadWord(8, &value));  // the null page
-  void* guard = mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  ASSERT_NE(guard, MAP_FAILED);
-  EXPECT_FALSE(ReadWord(reinterpret_cast<uint64_t>(guard), &value));  // mapped but not readable
-  munmap(guard, size);
 }
 
 }  // namespace

@@ -60,6 +60,9 @@ memtrace_unit_test(frame_rule_cache_test
 memtrace_unit_test(eh_frame_index_test
   SOURCES ${PROJECT_SOURCE_DIR}/preload/eh_frame_index_test.cc
   LIBRARIES memtrace_unwind ${CMAKE_DL_LIBS})
+memtrace_unit_test(checked_read_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/checked_read_test.cc
+  LIBRARIES memtrace_unwind)
 memtrace_unit_test(cfi_unwinder_test
   SOURCES ${PROJECT_SOURCE_DIR}/preload/cfi_unwinder_test.cc
   LIBRARIES memtrace_unwind Threads::Threads ${CMAKE_DL_LIBS})
