@@ -85,6 +85,23 @@ class UnwinderCheck(unittest.TestCase):
             with self.subTest(depth=depth):
                 self.checked_run([program("deep_nofp"), "30"], env={"MEMTRACE_STACK_DEPTH": depth}, min_stacks=1000)
 
+    def test_dlopen_dlclose_cycles(self):
+        # Two libraries of identical code layout but different stack frames, loaded in turn at the same
+        # address. libunwind is no witness here: its caches are never told of a dlclose and it gives
+        # stale, truncated stacks (MEMTRACE_UNWIND_CHECK reports thousands of differences, all
+        # libunwind's). The witness is the program's own call structure: every allocation in the
+        # libraries is made under start_thread -> run_round -> level x N, for N = 1 .. depth + 1.
+        libraries = [os.path.join(os.path.dirname(program("dl_cycle")), f"dl_cycle_lib{v}.so") for v in (1, 2)]
+        run = run_traced([program("dl_cycle"), *libraries, "40"], self.dir)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        folded = memtrace("export", run.trace, "--format", "folded", "-o", "-")
+        self.assertEqual(folded.returncode, 0, folded.stderr)
+        in_library = [line.rsplit(b" ", 1)[0] for line in folded.stdout.splitlines() if b"level" in line]
+        for stack in in_library:
+            self.assertRegex(stack, rb"(^|;)start_thread;run_round(;level)+$")
+        depths = {stack.count(b";level") for stack in in_library}
+        self.assertEqual(depths, set(range(1, 13)))  # depths 5 .. 11: 6 .. 12 levels, and every prefix
+
     # -- programs no one here wrote ---------------------------------------------------------------
 
     def test_python(self):
