@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""memtrace benchmark: time each workload untraced, under memtrace (stacks on and off), heaptrack,
-valgrind massif and valgrind memcheck, in one run, and print one table.
+"""memtrace benchmark: time each workload untraced, under memtrace (stacks on with its own unwinder,
+with MEMTRACE_UNWINDER=libunwind, and off), heaptrack, valgrind massif and valgrind memcheck, in one
+run, and print one table.
 
 This is a tool for people, not a test (nothing here is registered with ctest). See bench/README.md
 for how to read the table.
 
     bench/run.py [--build-dir build] [--runs 3] [--quick] [--workloads churn,mixed,...]
-                 [--tools untraced,memtrace,memtrace-nostacks,heaptrack,massif,memcheck]
+                 [--tools untraced,memtrace,memtrace-libunwind,memtrace-nostacks,heaptrack,massif,memcheck]
                  [--json results.json] [--keep DIR]
 
 Standard library only. Every process is started with posix_spawn and reaped with wait4, so the wall
@@ -34,7 +35,8 @@ from typing import Callable, Optional
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 
-TOOLS = ["untraced", "memtrace", "memtrace-nostacks", "heaptrack", "massif", "memcheck"]
+# memtrace: its own CFI unwinder (the default); memtrace-libunwind: MEMTRACE_UNWINDER=libunwind.
+TOOLS = ["untraced", "memtrace", "memtrace-libunwind", "memtrace-nostacks", "heaptrack", "massif", "memcheck"]
 VALGRIND_TOOLS = {"massif", "memcheck"}
 
 
@@ -132,6 +134,11 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
         full=lambda b, s, q: [bench_bin(b, "threads"), "-t", "8", "-n", _n(q, 4_000_000, 400_000)],
         reduced=lambda b, s, q: [bench_bin(b, "threads"), "-t", "8", "-n", _n(q, 400_000, 100_000)],
         reduced_note="N/10"),
+    *[Workload(
+        f"depth{d}", f"recursion {d} frames deep, then malloc(64)/free pairs: unwinding cost per depth",
+        full=lambda b, s, q, d=d: [bench_bin(b, "depth"), "-d", str(d), "-n", _n(q, 1_000_000, 100_000)],
+        reduced=lambda b, s, q, d=d: [bench_bin(b, "depth"), "-d", str(d), "-n", _n(q, 100_000, 25_000)],
+        reduced_note="N/10") for d in (5, 20, 60)],
     Workload(
         "cxx_map", "std::map<string, vector<int>>, 1M inserts, ~30-frame stacks",
         full=lambda b, s, q: [bench_bin(b, "cxx_map"), "-n", _n(q, 1_000_000, 100_000)],
@@ -299,10 +306,12 @@ class Bench:
         out = self.scratch / tag
         if tool == "untraced":
             return argv, env
-        if tool in ("memtrace", "memtrace-nostacks"):
+        if tool in ("memtrace", "memtrace-libunwind", "memtrace-nostacks"):
             preload = ["env", f"LD_PRELOAD={self.library}", f"MEMTRACE_OUTPUT={out}.%p.mtr"]
             if tool == "memtrace-nostacks":
                 preload.append("MEMTRACE_STACKS=0")
+            if tool == "memtrace-libunwind":
+                preload.append("MEMTRACE_UNWINDER=libunwind")
             return preload + argv, env
         if tool == "heaptrack":
             return ["heaptrack", "-o", str(out)] + argv, env
@@ -431,7 +440,7 @@ class Bench:
             # Interleave: run 1 of every tool, then run 2, ... so slow drift hits all tools alike.
             for k in range(self.args.runs):
                 for cell in cells:
-                    self.sample(cell, k, keep=cell.tool in ("memtrace", "memtrace-nostacks", "heaptrack"))
+                    self.sample(cell, k, keep=cell.tool in ("memtrace", "memtrace-libunwind", "memtrace-nostacks", "heaptrack"))
             for cell in cells:
                 if cell.tool.startswith("memtrace"):
                     self.summarize_memtrace(cell)
@@ -616,7 +625,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def check_prerequisites(args: argparse.Namespace) -> list[str]:
     build = Path(args.build_dir).resolve()
     missing = [str(p) for p in [build / "bin" / "memtrace", build / "lib" / "libmemtrace.so",
-                                *(build / "bin" / "bench" / n for n in ("churn", "mixed", "threads", "cxx_map"))]
+                                *(build / "bin" / "bench" / n for n in ("churn", "depth", "mixed", "threads", "cxx_map"))]
                if not p.exists()]
     if missing:
         sys.exit("missing: " + ", ".join(missing) +

@@ -15,6 +15,7 @@
 #include "preload/fatal_signals.h"
 #include "preload/proc_maps.h"
 #include "preload/safe_memory.h"
+#include "preload/stack_capture.h"
 #include "preload/stack_table.h"
 #include "preload/thread_parking.h"
 #include "preload/trace_writer.h"
@@ -473,7 +474,8 @@ void Scan(ThreadState& thread, bool checked_reads, const ParkingResult& parking)
   exclusions.arena_heaps = table.arena_heaps;
   exclusions.arena_heap_count = table.arena_heap_count;
   StackTableRange(&exclusions.ranges[0][0], &exclusions.ranges[0][1]);
-  exclusions.count = 1;
+  UnwinderTableRange(&exclusions.ranges[1][0], &exclusions.ranges[1][1]);
+  exclusions.count = 2;
   if (parking.memory_begin) {
     exclusions.ranges[exclusions.count][0] = parking.memory_begin;
     exclusions.ranges[exclusions.count++][1] = parking.memory_end;

@@ -120,6 +120,20 @@ void NameParentTrace(format::FileHeader* header, const char* fork_parent_trace) 
   CopyText(header->parent_trace, sizeof header->parent_trace, parent + 1);
 }
 
+// memtrace's own table mapping (the stack table), for the maps reconstruction to account for and
+// hide.
+void EmitOwnTable(const void* table_begin, const void* table_end) {
+  if (!table_begin) return;
+  format::Record own;
+  own.kind = format::RecordKind::kOwnMapping;
+  own.timestamp = NowNanoseconds();
+  own.address = reinterpret_cast<uint64_t>(table_begin);
+  own.size =
+      static_cast<uint64_t>(static_cast<const char*>(table_end) - static_cast<const char*>(table_begin));
+  own.param = 1;
+  Append(thread_state, own);
+}
+
 void DescribeProcess(format::FileHeader* header) {
   header->flags |= chunk_headers_readable ? format::kHeaderGlibcAllocator : format::kHeaderForeignAllocator;
   if (malloc_shadowed) header->flags |= format::kHeaderMallocShadowed;
@@ -137,16 +151,7 @@ void DescribeProcess(format::FileHeader* header) {
   const void* table_begin = nullptr;
   const void* table_end = nullptr;
   StackTableRange(&table_begin, &table_end);
-  if (table_begin) {
-    format::Record own;
-    own.kind = format::RecordKind::kOwnMapping;
-    own.timestamp = NowNanoseconds();
-    own.address = reinterpret_cast<uint64_t>(table_begin);
-    own.size =
-        static_cast<uint64_t>(static_cast<const char*>(table_end) - static_cast<const char*>(table_begin));
-    own.param = 1;
-    Append(thread_state, own);
-  }
+  EmitOwnTable(table_begin, table_end);
   // memtrace's own start-up (loading libunwind) may have made malloc grow the heap: say so, rather than
   // pin that move on the program's next call.
   if (uint64_t now = CurrentBreak(); now && now != header->initial_break) {
@@ -180,6 +185,7 @@ void EmitEnd(format::EndReason reason, int status) {
   {
     InternalWork work;
     EmitModules(thread_state);  // libraries loaded since start-up, for symbolizing their stacks
+    FinishStackCapture();
     if (leak_scan_enabled) RunLeakScan(thread_state, /*checked_reads=*/false);
     EmitMapsSnapshot(thread_state, format::SnapshotReason::kExit);
   }

@@ -14,6 +14,7 @@
 
 #include <atomic>
 
+#include "preload/eh_frame_index.h"
 #include "preload/export.h"
 #include "preload/hook_guard.h"
 #include "preload/maps_watch.h"
@@ -370,12 +371,14 @@ MEMTRACE_EXPORT int execle(const char* path, const char* first, ...) {
 
 MEMTRACE_EXPORT void* dlopen(const char* path, int flags) {
   void* handle = Resolved(real.dlopen, "dlopen")(path, flags);
+  NoteLibrariesChanged();  // the unwinder's module index must see the new module
   if (handle && thread_state.depth == 0) RecordLibrary(path, true);
   return handle;
 }
 
 MEMTRACE_EXPORT int dlclose(void* handle) {
   int result = Resolved(real.dlclose, "dlclose")(handle);
+  NoteLibrariesChanged();  // the unwinder must not search a closed module's tables
   if (result == 0 && thread_state.depth == 0) RecordLibrary(nullptr, false);
   return result;
 }

@@ -2,11 +2,17 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <fcntl.h>
 #include <link.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <atomic>
+
+#include "preload/cfi_unwinder.h"
+#include "preload/eh_frame_index.h"
+#include "preload/frame_rule_cache.h"
 #include "preload/stack_table.h"
 #include "preload/trace_writer.h"
 
@@ -17,8 +23,15 @@ namespace {
 constexpr int kOwnFramesMax = 8;  // hook frames above the caller, skipped by address range
 
 using Backtrace = int (*)(void**, int);
-Backtrace unwind_backtrace = nullptr;
+Backtrace unwind_backtrace = nullptr;  // libunwind's, when selected or for the check mode
+bool use_libunwind = false;            // MEMTRACE_UNWINDER=libunwind
 int max_depth = 64;
+
+// MEMTRACE_UNWIND_CHECK=FILE: every stack is unwound both ways; differences and, at exit, the count of
+// stacks compared are appended to FILE with write(2) (async-signal-safe, no buffering to lose).
+int check_fd = -1;
+std::atomic<uint64_t> stacks_compared{0};
+std::atomic<uint64_t> stacks_differing{0};
 uint64_t own_text_begin = 0;  // libmemtrace.so's mapped extent: frames inside it are ours
 uint64_t own_text_end = 0;
 uint64_t unwinder_begin = 0;  // libunwind's mapped extent
@@ -113,34 +126,101 @@ bool InitializeStackCapture(bool after_fork) {
       int value = atoi(depth);
       if (value > 0) max_depth = value < static_cast<int>(format::kMaxFrames) ? value : format::kMaxFrames;
     }
-    void* library = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-    if (!library) return false;
-    unwind_backtrace = reinterpret_cast<Backtrace>(dlsym(library, "unw_backtrace"));
+    const char* unwinder = getenv("MEMTRACE_UNWINDER");
+    use_libunwind = unwinder && strcmp(unwinder, "libunwind") == 0;
+    if (const char* check = getenv("MEMTRACE_UNWIND_CHECK"); check && *check) {
+      check_fd = open(check, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    }
+    void* library = nullptr;
+    if (use_libunwind || check_fd >= 0) library = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (library) unwind_backtrace = reinterpret_cast<Backtrace>(dlsym(library, "unw_backtrace"));
+    dl_iterate_phdr(FindExtents, nullptr);
+    SetFramePointerCode(own_text_begin, own_text_end);  // built -fno-omit-frame-pointer
+    if (!use_libunwind) ModuleIndexEpoch();             // the first module snapshot, while nothing else runs
+    if (!unwind_backtrace) {
+      if (use_libunwind) return false;
+      if (check_fd >= 0) close(check_fd);
+      check_fd = -1;  // nothing to check against
+      return ResetStackTable();
+    }
     // Per-thread caching keeps unw_backtrace lock-free (the global cache takes a lock).
     using SetCaching = int (*)(void*, int);
     auto set_caching = reinterpret_cast<SetCaching>(dlsym(library, "_ULx86_64_set_caching_policy"));
     void** address_space = static_cast<void**>(dlsym(library, "_ULx86_64_local_addr_space"));
     constexpr int kCachePerThread = 2;  // UNW_CACHE_PER_THREAD
     if (set_caching && address_space) set_caching(*address_space, kCachePerThread);
-    dl_iterate_phdr(FindExtents, nullptr);
   }
-  return unwind_backtrace && ResetStackTable();
+  return (!use_libunwind || unwind_backtrace) && ResetStackTable();
 }
 
-uint32_t CaptureStack(ThreadState& thread, uint64_t timestamp) {
-  if (!unwind_backtrace) return 0;
-  void* raw[format::kMaxFrames + kOwnFramesMax];
-  int count = unwind_backtrace(raw, max_depth + kOwnFramesMax);
-  // Frames inside libmemtrace.so are ours: the hook itself and the trampolines memtrace puts under
-  // main and thread start routines. Drop them wherever they are.
+namespace {
+
+// Drops the frames inside libmemtrace.so (the hook itself and the trampolines memtrace puts under main
+// and thread start routines) wherever they are, and caps the rest at max_depth. Returns the count kept.
+int KeepProgramFrames(uint64_t* frames, int count) {
   int kept = 0;
   for (int i = 0; i < count && kept < max_depth; ++i) {
-    uint64_t pc = reinterpret_cast<uint64_t>(raw[i]);
-    if (pc >= own_text_begin && pc < own_text_end) continue;
-    raw[kept++] = raw[i];
+    if (frames[i] >= own_text_begin && frames[i] < own_text_end) continue;
+    frames[kept++] = frames[i];
   }
+  return kept;
+}
+
+// Appends `text` then `count` frames in hex to `line`; returns the new end.
+char* AppendFrames(char* line, char* end, const char* text, const uint64_t* frames, int count) {
+  while (*text && line < end) *line++ = *text++;
+  for (int i = 0; i < count && end - line > 18; ++i) {
+    *line++ = ' ';
+    int digits = 1;
+    while (digits < 16 && frames[i] >> (4 * digits)) ++digits;
+    for (int d = digits - 1; d >= 0; --d) *line++ = "0123456789abcdef"[(frames[i] >> (4 * d)) & 15];
+  }
+  return line;
+}
+
+char* AppendNumber(char* line, uint64_t value) {
+  char digits[24];
+  int n = 0;
+  do digits[n++] = static_cast<char>('0' + value % 10);
+  while (value /= 10);
+  while (n) *line++ = digits[--n];
+  return line;
+}
+
+// The check mode: libunwind's stack for the same call, compared after the same filtering.
+[[gnu::noinline]] void CheckAgainstLibunwind(const uint64_t* ours, int ours_kept) {
+  uint64_t theirs[format::kMaxFrames + kOwnFramesMax];
+  int count = unwind_backtrace(reinterpret_cast<void**>(theirs), max_depth + kOwnFramesMax);
+  int kept = KeepProgramFrames(theirs, count);
+  stacks_compared.fetch_add(1, std::memory_order_relaxed);
+  if (kept == ours_kept && memcmp(ours, theirs, sizeof(uint64_t) * static_cast<size_t>(kept)) == 0) return;
+  stacks_differing.fetch_add(1, std::memory_order_relaxed);
+  char line[4096];  // a longer difference is cut short: still a difference
+  char* end = line + sizeof line - 1;
+  char* p = line;
+  const char head[] = "difference pid ";
+  memcpy(p, head, sizeof head - 1);
+  p = AppendNumber(p + sizeof head - 1, static_cast<uint64_t>(getpid()));
+  p = AppendFrames(p, end, " ours:", ours, ours_kept);
+  p = AppendFrames(p, end, " libunwind:", theirs, kept);
+  *p++ = '\n';
+  ssize_t ignored = write(check_fd, line, static_cast<size_t>(p - line));
+  (void)ignored;
+}
+
+}  // namespace
+
+uint32_t CaptureStack(ThreadState& thread, uint64_t timestamp) {
+  uint64_t frames[format::kMaxFrames + kOwnFramesMax];
+  int count;
+  if (use_libunwind) {
+    count = unwind_backtrace(reinterpret_cast<void**>(frames), max_depth + kOwnFramesMax);
+  } else {
+    count = CfiBacktrace(frames, max_depth + kOwnFramesMax);
+  }
+  int kept = KeepProgramFrames(frames, count);
+  if (check_fd >= 0 && unwind_backtrace) CheckAgainstLibunwind(frames, kept);
   if (kept <= 0) return 0;
-  const uint64_t* frames = reinterpret_cast<const uint64_t*>(raw);
   StackLookup lookup = LookUpStack(frames, static_cast<uint32_t>(kept));
   if (lookup.is_new) {
     format::Record record;
@@ -155,6 +235,24 @@ uint32_t CaptureStack(ThreadState& thread, uint64_t timestamp) {
 }
 
 bool IsUnwinderCode(uint64_t address) { return address >= unwinder_begin && address < unwinder_end; }
+
+void UnwinderTableRange(const void** begin, const void** end) { RuleCacheRange(begin, end); }
+
+void FinishStackCapture() {
+  if (check_fd < 0) return;
+  char line[96];
+  const char head[] = "compared pid ";
+  memcpy(line, head, sizeof head - 1);
+  char* p = AppendNumber(line + sizeof head - 1, static_cast<uint64_t>(getpid()));
+  *p++ = ' ';
+  p = AppendNumber(p, stacks_compared.load(std::memory_order_relaxed));
+  const char middle[] = " stacks, differences ";
+  memcpy(p, middle, sizeof middle - 1);
+  p = AppendNumber(p + sizeof middle - 1, stacks_differing.load(std::memory_order_relaxed));
+  *p++ = '\n';
+  ssize_t ignored = write(check_fd, line, static_cast<size_t>(p - line));
+  (void)ignored;
+}
 
 void EmitModules(ThreadState& thread) { dl_iterate_phdr(EmitModule, &thread); }
 

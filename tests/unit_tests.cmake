@@ -56,3 +56,25 @@ find_package(Threads REQUIRED)
 memtrace_unit_test(thread_parking_test
   SOURCES ${PROJECT_SOURCE_DIR}/preload/thread_parking_test.cc ${PROJECT_SOURCE_DIR}/preload/thread_parking.cc
   LIBRARIES Threads::Threads)
+
+# ---- preload/: the CFI unwinder ----
+# Checked against real witnesses: readelf's interpretation of libc's and the test's own .eh_frame, and
+# libunwind's unw_backtrace on the same stacks.
+memtrace_unit_test(cfi_rule_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/cfi_rule_test.cc
+  LIBRARIES memtrace_unwind)
+memtrace_unit_test(dwarf_reader_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/dwarf_reader_test.cc
+  LIBRARIES memtrace_unwind)
+memtrace_unit_test(frame_rule_cache_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/frame_rule_cache_test.cc
+  LIBRARIES memtrace_unwind Threads::Threads)
+memtrace_unit_test(eh_frame_index_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/eh_frame_index_test.cc
+  LIBRARIES memtrace_unwind ${CMAKE_DL_LIBS})
+memtrace_unit_test(checked_read_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/checked_read_test.cc
+  LIBRARIES memtrace_unwind)
+memtrace_unit_test(cfi_unwinder_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/cfi_unwinder_test.cc
+  LIBRARIES memtrace_unwind Threads::Threads ${CMAKE_DL_LIBS})

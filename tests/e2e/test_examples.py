@@ -357,8 +357,14 @@ class ResizeAreasTest(E2ETestCase):
         shrink = program_moves(self.trun.trace)[-1]
         at = maps(self.trun.trace, "--at", f"{(shrink['time_ns'] + 1000) / 1e6}ms")["mappings"]
         heap = [(m["start"], m["end"]) for m in at if m["path"] == "[heap]"]
-        self.assertEqual(len(heap), 1, [f"{s:#x}-{e:#x}" for s, e in heap])
-        self.assertEqual(heap[0][1], shrink["after"])
+        # memtrace itself allocates nothing at start-up (its unwinder needs no malloc): if nothing
+        # else did, the break is back where the process started and the heap is empty, with no
+        # region at all, as in the kernel's map. Otherwise one region, ending at the new break.
+        self.assertLessEqual(len(heap), 1, [f"{s:#x}-{e:#x}" for s, e in heap])
+        if shrink["after"] > brk(self.trun.trace)["initial"]:
+            self.assertEqual(len(heap), 1)
+        if heap:
+            self.assertEqual(heap[0][1], shrink["after"])
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -20,11 +20,10 @@ HANDLER_SIZE = 1000  # robust_signal_alloc's handler allocates this size, the ma
 
 
 class ThreadsTest(E2ETestCase):
-    # KNOWN LIMITATION (open): the first stack capture in each thread touches libunwind's
+    # With MEMTRACE_UNWINDER=libunwind the first stack capture in each thread touches libunwind's
     # thread-local storage, which makes the loader grow that thread's TLS vector inside a hook (so the
     # growth is not recorded) while glibc's later free of it is: 60 "unknown releases" for 64 threads.
-    # With --no-stacks there are none. The test stays strict and fails until that is fixed.
-    @unittest.expectedFailure
+    # memtrace's own unwinder keeps its per-thread state in libmemtrace's initial-exec TLS: none.
     def test_64_threads_cross_free_for_2_seconds(self):
         try:
             run = self.traced([program("robust_threads64"), "2", "64"], timeout=90)
