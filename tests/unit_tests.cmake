@@ -44,3 +44,10 @@ if(MEMTRACE_BUILD_FUZZERS)
   target_link_options(trace_reader_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined)
   set_target_properties(trace_reader_fuzzer PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endif()
+
+# ---- analyzer/ ----
+# Symbolizes its own executable, so that must have DWARF whatever the build type.
+memtrace_unit_test(symbolizer_test
+  SOURCES ${PROJECT_SOURCE_DIR}/analyzer/symbolizer_test.cc
+  LIBRARIES memtrace_analysis)
+target_compile_options(symbolizer_test PRIVATE -O2 -g)
