@@ -40,6 +40,9 @@ std::string SymbolName(const char* symbol) {
 
 std::string Demangle(const char* name) {
   if (!name) return "";
+  // Only mangled names: __cxa_demangle also takes a bare type encoding, so a C function named "f"
+  // would come out as "float".
+  if (std::strncmp(name, "_Z", 2) != 0) return name;
   int status = 0;
   char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
   if (status != 0 || !demangled) return name;

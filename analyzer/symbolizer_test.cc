@@ -290,5 +290,15 @@ TEST_F(SymbolizerIndexes, SameLinesAsAddr2line) {
   EXPECT_LT(other_file, addresses.size() / 100);
 }
 
+// __cxa_demangle also decodes bare type encodings: "f" would be "float", "i" "int".
+TEST(Demangle, OnlyMangledNames) {
+  EXPECT_EQ(Demangle("f"), "f");
+  EXPECT_EQ(Demangle("i"), "i");
+  EXPECT_EQ(Demangle("main"), "main");
+  EXPECT_EQ(Demangle("_ZN5sites7ThrowerEm"), "sites::Thrower(unsigned long)");
+  EXPECT_EQ(Demangle("_ZZN5sites12MakeCallbackEvENKUlmE_clEm"),
+            "sites::MakeCallback()::{lambda(unsigned long)#1}::operator()(unsigned long) const");
+}
+
 }  // namespace
 }  // namespace memtrace::analyzer
