@@ -41,14 +41,6 @@ void ForEachRange(Dwarf_Die* die, F f) {
   }
 }
 
-// The inlined calls below `parent` (DIE pre-order), and the function definitions nested in it
-// (local classes' members, nested functions), which become functions of their own.
-struct InlineWalk {
-  std::vector<Dwarf_Die>* nested;
-  Dwarf_Files* files;
-  size_t file_count;
-};
-
 }  // namespace
 
 std::string DieName(Dwarf_Die* die) {
@@ -70,13 +62,13 @@ DwarfFunctionIndex::DwarfFunctionIndex(Dwfl_Module* module) {
     Dwarf_Files* files = nullptr;
     size_t file_count = 0;
     if (dwarf_getsrcfiles(cu, &files, &file_count) != 0) files = nullptr, file_count = 0;
-    WalkChildren(cu, files, file_count, 0);
+    WalkChildren(cu, files, file_count);
   }
   std::sort(functions_.begin(), functions_.end(),
             [](const FunctionRange& a, const FunctionRange& b) { return a.low < b.low; });
 }
 
-void DwarfFunctionIndex::WalkChildren(Dwarf_Die* parent, Dwarf_Files* files, size_t file_count, int depth) {
+void DwarfFunctionIndex::WalkChildren(Dwarf_Die* parent, Dwarf_Files* files, size_t file_count) {
   Dwarf_Die child;
   if (dwarf_child(parent, &child) != 0) return;
   do {
@@ -84,7 +76,7 @@ void DwarfFunctionIndex::WalkChildren(Dwarf_Die* parent, Dwarf_Files* files, siz
     if (tag == DW_TAG_subprogram) {
       AddFunction(&child, files, file_count);
     } else if (IsContainer(tag)) {
-      WalkChildren(&child, files, file_count, depth + 1);
+      WalkChildren(&child, files, file_count);
     }
   } while (dwarf_siblingof(&child, &child) == 0);
 }
@@ -94,6 +86,8 @@ void DwarfFunctionIndex::AddFunction(Dwarf_Die* die, Dwarf_Files* files, size_t 
   ForEachRange(die, [&](uint64_t low, uint64_t high) { ranges.emplace_back(low, high); });
   if (ranges.empty()) return;  // a declaration or an abstract instance: no code of its own
   const uint32_t first = static_cast<uint32_t>(inlines_.size());
+  // Function definitions nested in this one (local classes' members, nested functions) become
+  // functions of their own once this one's inlined calls are listed.
   std::vector<Dwarf_Die> nested;
   // Pre-order walk with an explicit stack of (DIE, depth of inlined calls around it).
   std::vector<std::pair<Dwarf_Die, uint32_t>> pending;

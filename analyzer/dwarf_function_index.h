@@ -10,7 +10,9 @@
 // inside that function in DIE pre-order with their nesting depth. The scopes at pc are the function
 // whose range holds pc and the inlines of its slice that hold pc, innermost (deepest) first.
 //
-// Names are DIE offsets until asked for: most functions of a module never are.
+// Names are DIE offsets until asked for: most functions of a module never are. An inlined call is
+// named by its DIE (through DW_AT_abstract_origin / DW_AT_specification): the demangled linkage name,
+// else DW_AT_name; the out-of-line function is usually named by its symbol instead (Symbolizer).
 //
 // Not thread-safe (names are cached on first use).
 #pragma once
@@ -59,7 +61,7 @@ class DwarfFunctionIndex {
     const char* call_file;
     int call_line;
   };
-  void WalkChildren(Dwarf_Die* parent, Dwarf_Files* files, size_t file_count, int depth);
+  void WalkChildren(Dwarf_Die* parent, Dwarf_Files* files, size_t file_count);
   void AddFunction(Dwarf_Die* die, Dwarf_Files* files, size_t file_count);
   const std::string* NameOf(Dwarf_Off die);
 
