@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string_view>
 
 namespace memtrace::analyzer {
@@ -28,20 +29,20 @@ std::string BaseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// The name of a subprogram or inlined-subroutine DIE, following abstract origins.
-std::string DieName(Dwarf_Die* die) {
-  Dwarf_Attribute attribute;
-  const char* linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attribute));
-  if (!linkage) linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attribute));
-  if (linkage) return Demangle(linkage);
-  const char* name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attribute));
-  return name ? name : "";
+// A symbol's demangled name without the version a .symtab entry may carry ("f@@GLIBC_2.34").
+std::string SymbolName(const char* symbol) {
+  if (!symbol) return "";
+  const char* at = std::strchr(symbol, '@');
+  return Demangle(at ? std::string(symbol, at).c_str() : symbol);
 }
 
 }  // namespace
 
 std::string Demangle(const char* name) {
   if (!name) return "";
+  // Only mangled names: __cxa_demangle also takes a bare type encoding, so a C function named "f"
+  // would come out as "float".
+  if (std::strncmp(name, "_Z", 2) != 0) return name;
   int status = 0;
   char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
   if (status != 0 || !demangled) return name;
@@ -88,6 +89,15 @@ const std::vector<SymbolizedFrame>& Symbolizer::Symbolize(uint64_t address) {
   return cache_.emplace(address, Lookup(address)).first->second;
 }
 
+Symbolizer::ModuleIndex& Symbolizer::IndexOf(Dwfl_Module* module) {
+  auto it = indexes_.find(module);
+  if (it != indexes_.end()) return it->second;
+  ModuleIndex& index = indexes_[module];
+  index.symbols = std::make_unique<ElfSymbolIndex>(module);
+  index.functions = std::make_unique<DwarfFunctionIndex>(module);
+  return index;
+}
+
 std::vector<SymbolizedFrame> Symbolizer::Lookup(uint64_t address) {
   SymbolizedFrame base;
   base.address = address;
@@ -99,7 +109,7 @@ std::vector<SymbolizedFrame> Symbolizer::Lookup(uint64_t address) {
   if (!module || stale_.contains(module)) return {base};
   // A return address points after the call; the call itself is one byte earlier.
   const Dwarf_Addr pc = address - 1;
-  if (const char* symbol = dwfl_module_addrname(module, pc)) base.function = Demangle(symbol);
+  ModuleIndex& index = IndexOf(module);
   if (Dwfl_Line* line = dwfl_module_getsrc(module, pc)) {
     int lineno = 0;
     if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
@@ -107,50 +117,30 @@ std::vector<SymbolizedFrame> Symbolizer::Lookup(uint64_t address) {
       base.line = lineno;
     }
   }
-  // Inlined calls: the scopes around pc, innermost first. Each inlined subroutine is a frame whose
-  // location is the line table's (for the innermost) or the call site recorded in the DIE inside it.
-  Dwarf_Addr bias = 0;
-  Dwarf_Die* cu = dwfl_module_addrdie(module, pc, &bias);
-  Dwarf_Die* scopes = nullptr;
-  int count = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
-  if (count > 0 && dwarf_tag(&scopes[0]) == DW_TAG_inlined_subroutine) {
-    // dwarf_getscopes leaves the concrete tree at the first inlined call; walk the containing
-    // concrete DIEs instead, so every inlining level up to the real function is seen.
-    Dwarf_Die innermost = scopes[0];
-    std::free(scopes);
-    scopes = nullptr;
-    count = dwarf_getscopes_die(&innermost, &scopes);
+  // The line table gives the innermost location; each inlined call's DIE gives where its caller
+  // made it, which is the next frame's location.
+  // The out-of-line function is named by its symbol when there is one, as valgrind and c++filt name
+  // it: that keeps a clone's suffix ("f() [clone .isra.0]") and qualifies constructors, whose DWARF
+  // has no linkage name. Inlined calls have no symbol: their DIEs name them.
+  const char* symbol = index.symbols->FunctionAt(pc);
+  index.functions->ScopesAt(pc, &scopes_);
+  if (scopes_.empty()) {
+    base.function = SymbolName(symbol);
+    return {base};
   }
   std::vector<SymbolizedFrame> frames;
+  frames.reserve(scopes_.size());
   std::string file = base.file;
   int line = base.line;
-  for (int i = 0; i < count; ++i) {
-    int tag = dwarf_tag(&scopes[i]);
-    if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram) continue;
-    SymbolizedFrame frame = base;
-    frame.function = DieName(&scopes[i]);
-    if (frame.function.empty()) frame.function = base.function;
-    frame.file = file;
+  for (const DwarfFunctionIndex::Scope& scope : scopes_) {
+    SymbolizedFrame& frame = frames.emplace_back(base);
+    frame.function = !scope.inlined && symbol ? SymbolName(symbol) : *scope.function;
+    frame.file = std::move(file);
     frame.line = line;
-    frame.inlined = tag == DW_TAG_inlined_subroutine;
-    frames.push_back(frame);
-    if (tag == DW_TAG_subprogram) break;
-    // The caller's location is where this inlined call was made.
-    Dwarf_Attribute attribute;
-    Dwarf_Word call_file = 0, call_line = 0;
-    dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &attribute), &call_file);
-    dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &attribute), &call_line);
-    Dwarf_Files* files = nullptr;
-    size_t file_count = 0;
-    const char* name = nullptr;
-    if (dwarf_getsrcfiles(cu, &files, &file_count) == 0 && call_file < file_count) {
-      name = dwarf_filesrc(files, call_file, nullptr, nullptr);
-    }
-    file = name ? name : "";
-    line = static_cast<int>(call_line);
+    frame.inlined = scope.inlined;
+    file = scope.call_file ? scope.call_file : "";
+    line = scope.call_line;
   }
-  std::free(scopes);
-  if (frames.empty()) frames.push_back(base);
   return frames;
 }
 

@@ -1,7 +1,11 @@
 // Offline symbolization with elfutils' libdw: function (demangled), file:line and inlined frames for
 // an address of the traced process, from the module list the trace carries. Separate debug files
 // (/usr/lib/debug/.build-id) are used when present. A missing, changed or stripped module falls back
-// to module+offset, never to an error. Results are cached per address.
+// to module+offset, never to an error.
+//
+// Cost: each distinct address is looked up once (cached). Function names and inlined calls come from
+// per-module indexes built on first use (DwarfFunctionIndex, ElfSymbolIndex for modules without DWARF);
+// libdw is kept for the line table, whose lookup is already a binary search per compile unit.
 //
 // Not thread-safe.
 #pragma once
@@ -10,9 +14,12 @@
 #include <absl/container/flat_hash_set.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "analyzer/dwarf_function_index.h"
+#include "analyzer/elf_symbol_index.h"
 #include "analyzer/json_writer.h"
 #include "analyzer/stack_store.h"
 
@@ -45,12 +52,19 @@ class Symbolizer {
   static std::string Describe(const SymbolizedFrame& frame);
 
  private:
+  struct ModuleIndex {
+    std::unique_ptr<ElfSymbolIndex> symbols;
+    std::unique_ptr<DwarfFunctionIndex> functions;
+  };
   std::vector<SymbolizedFrame> Lookup(uint64_t address);
+  ModuleIndex& IndexOf(Dwfl_Module* module);
   const Module* ModuleAt(uint64_t address) const;
   Dwfl* dwfl_ = nullptr;
   std::vector<Module> modules_;
   absl::flat_hash_set<Dwfl_Module*> stale_;  // modules whose file no longer matches the trace's build id
   absl::flat_hash_map<uint64_t, std::vector<SymbolizedFrame>> cache_;
+  absl::flat_hash_map<Dwfl_Module*, ModuleIndex> indexes_;  // built on a module's first lookup
+  std::vector<DwarfFunctionIndex::Scope> scopes_;           // scratch for Lookup
 };
 
 std::string Demangle(const char* name);

@@ -49,6 +49,11 @@ endif()
 memtrace_unit_test(site_statistics_test
   SOURCES ${PROJECT_SOURCE_DIR}/analyzer/site_statistics_test.cc
   LIBRARIES memtrace_analysis)
+# Symbolizes its own executable, so that must have DWARF whatever the build type.
+memtrace_unit_test(symbolizer_test
+  SOURCES ${PROJECT_SOURCE_DIR}/analyzer/symbolizer_test.cc
+  LIBRARIES memtrace_analysis)
+target_compile_options(symbolizer_test PRIVATE -O2 -g)
 
 # ---- preload/ ----
 # Compiled straight into the test (not through libmemtrace.so, whose hooks would trace the test itself).
