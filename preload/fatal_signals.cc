@@ -175,7 +175,13 @@ void RestoreDefault(int signo) {
 void OnFatalSignal(int signo, siginfo_t* info, void* context) {
   // The leak scan's request to park this thread arrives on a realtime signal the program left at
   // SIG_DFL, that is, on this handler (see thread_parking.h).
-  if (ParkIfRequested(signo, info, context, thread_state.depth > 0)) return;
+  // While parked, the writer's delta state must not hold the address of the thread's latest block:
+  // the scan would take it for a pointer and call a lost block reachable. Kept inverted meanwhile.
+  uint64_t last_address = ~thread_state.deltas.last_address;
+  thread_state.deltas.last_address = 0;
+  bool parked = ParkIfRequested(signo, info, context, thread_state.depth > 0);
+  thread_state.deltas.last_address = ~last_address;
+  if (parked) return;
   int saved_errno = errno;
   // A vfork child shares our memory, and a process whose tracer stopped has no trace to finish.
   bool ours = tracer_state.load(std::memory_order_acquire) == TracerState::kReady &&
@@ -184,7 +190,7 @@ void OnFatalSignal(int signo, siginfo_t* info, void* context) {
     switch (ClaimEnd(/*signal=*/true)) {
       case EndClaim::kClaimed:
         ending_signal.store(signo, std::memory_order_relaxed);
-        WriteSignalEnd(signo);
+        WriteSignalEnd(signo, __builtin_frame_address(0));
         break;
       case EndClaim::kThisThread: {
         // A fault while this thread writes an end (or a signal interrupting its exit-time end): give

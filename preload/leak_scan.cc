@@ -444,9 +444,9 @@ void ScanRootMapping(const MapLine& line, void* context) {
 
 // Every readable, writable mapping, then the registers of every parked thread (valgrind's roots too).
 void ScanRoots(Scanner& scanner, const Exclusions& exclusions, const TouchedPages& touched,
-               const ParkingResult& parking) {
+               const ParkingResult& parking, const void* program_stack) {
   RootScan scan{&scanner, &exclusions,  &touched,
-                &parking, TraceInode(), reinterpret_cast<uint64_t>(__builtin_frame_address(0))};
+                &parking, TraceInode(), reinterpret_cast<uint64_t>(program_stack)};
   ForEachMapping(ScanRootMapping, &scan);
   for (uint32_t i = 0; i < parking.listed; ++i) {
     const ParkedThread& t = parking.threads[i];
@@ -458,7 +458,7 @@ void ScanRoots(Scanner& scanner, const Exclusions& exclusions, const TouchedPage
 }
 
 // The scan proper, while the other threads are parked.
-void Scan(ThreadState& thread, bool checked_reads, const ParkingResult& parking) {
+void Scan(ThreadState& thread, bool checked_reads, const ParkingResult& parking, const void* program_stack) {
   const uint64_t started = NowNanoseconds();
   AddressTable table;
   int64_t balance = 0;
@@ -475,7 +475,10 @@ void Scan(ThreadState& thread, bool checked_reads, const ParkingResult& parking)
   exclusions.arena_heap_count = table.arena_heap_count;
   StackTableRange(&exclusions.ranges[0][0], &exclusions.ranges[0][1]);
   UnwinderTableRange(&exclusions.ranges[1][0], &exclusions.ranges[1][1]);
-  exclusions.count = 2;
+  // The scanning thread's writer state holds the address of its latest block (delta encoding).
+  exclusions.ranges[2][0] = &thread_state;
+  exclusions.ranges[2][1] = &thread_state + 1;
+  exclusions.count = 3;
   if (parking.memory_begin) {
     exclusions.ranges[exclusions.count][0] = parking.memory_begin;
     exclusions.ranges[exclusions.count++][1] = parking.memory_end;
@@ -534,7 +537,7 @@ void Scan(ThreadState& thread, bool checked_reads, const ParkingResult& parking)
       touched.fd =
           static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
     }
-    ScanRoots(scanner, exclusions, touched, parking);
+    ScanRoots(scanner, exclusions, touched, parking, program_stack);
     if (touched.fd >= 0) syscall(SYS_close, touched.fd);
     UnmapScratch(touched.entries, TouchedPages::kEntries * 8);
     scanner.FormCliques();
@@ -568,12 +571,12 @@ void Scan(ThreadState& thread, bool checked_reads, const ParkingResult& parking)
 
 }  // namespace
 
-void RunLeakScan(ThreadState& thread, bool checked_reads) {
+void RunLeakScan(ThreadState& thread, bool checked_reads, const void* program_stack) {
   // MEMTRACE_PARK_THREADS=0: the scan as it was before threads were parked (for comparisons).
   const char* park = getenv("MEMTRACE_PARK_THREADS");
   bool park_threads = !(park && park[0] == '0' && park[1] == 0);
   ParkingResult parking = ParkOtherThreads(park_threads ? ParkingSignal() : 0);
-  Scan(thread, checked_reads, parking);
+  Scan(thread, checked_reads, parking, program_stack);
   format::Record record;
   record.kind = format::RecordKind::kThreadsParked;
   record.timestamp = NowNanoseconds();

@@ -29,7 +29,9 @@ namespace memtrace::preload {
 // Writes one kLeakClass record per live block and a kLeakScan record with the scan's cost, through
 // `thread`. With `checked_reads`, memory is read only through process_vm_readv even when the process
 // has a single thread (for a scan whose trace may lag the heap: a signal interrupted a hook).
+// The calling thread's stack is scanned from `program_stack` up: below it are memtrace's own frames,
+// whose unset slots still hold what the program's earlier calls (and their hooks) left there.
 // Async-signal-safe.
-void RunLeakScan(ThreadState& thread, bool checked_reads);
+void RunLeakScan(ThreadState& thread, bool checked_reads, const void* program_stack);
 
 }  // namespace memtrace::preload

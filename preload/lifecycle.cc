@@ -186,7 +186,7 @@ void EmitEnd(format::EndReason reason, int status) {
     InternalWork work;
     EmitModules(thread_state);  // libraries loaded since start-up, for symbolizing their stacks
     FinishStackCapture();
-    if (leak_scan_enabled) RunLeakScan(thread_state, /*checked_reads=*/false);
+    if (leak_scan_enabled) RunLeakScan(thread_state, /*checked_reads=*/false, __builtin_frame_address(0));
     EmitMapsSnapshot(thread_state, format::SnapshotReason::kExit);
   }
   format::Record record;
@@ -234,12 +234,12 @@ EndClaim ClaimEnd(bool fatal_signal) {
 
 // No EmitModules here: dl_iterate_phdr takes the loader's lock, which the interrupted code may hold
 // (or wait for while holding malloc's); libraries the program dlopened were recorded when it did.
-void WriteSignalEnd(int signo) {
+void WriteSignalEnd(int signo, const void* program_stack) {
   int interrupted_depth = thread_state.depth;
   InternalWork work;  // anything hooked reached from here goes straight to the real function
   // Interrupted inside a hook, the heap may have changed without its record (a free whose record
   // is not written yet may have given memory back): read memory only through checked reads.
-  if (leak_scan_enabled) RunLeakScan(signal_writer, /*checked_reads=*/interrupted_depth > 0);
+  if (leak_scan_enabled) RunLeakScan(signal_writer, /*checked_reads=*/interrupted_depth > 0, program_stack);
   EmitMapsSnapshot(signal_writer, format::SnapshotReason::kExit);
   format::Record record;
   record.kind = format::RecordKind::kProcessEnd;

@@ -24,6 +24,7 @@ EndClaim ClaimEnd(bool fatal_signal);
 
 // Writes the end of a process dying from `signo`: leak verdicts, the exit maps snapshot and a
 // kProcessEnd record. Async-signal-safe; only for the thread that claimed the end.
-void WriteSignalEnd(int signo);
+// `program_stack`: where the handler's own frame ends (see RunLeakScan).
+void WriteSignalEnd(int signo, const void* program_stack);
 
 }  // namespace memtrace::preload

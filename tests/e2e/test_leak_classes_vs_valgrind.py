@@ -54,6 +54,7 @@ CASES: dict[str, tuple[str, list[str], dict[str, tuple[int, int]]]] = {
     "thread_stack": ("leak_cases", ["thread_stack"], {"reachable": (400, 1), "definite": (200, 1)}),
     "thread_tls": ("leak_cases", ["thread_tls"], {"reachable": (500, 1), "definite": (200, 1)}),
     "heuristic": ("leak_cases", ["heuristic"], {"reachable": (72 + 68, 2)}),
+    "last": ("leak_cases", ["last"], {"definite": (77, 1)}),
     # std::string(100) 101 bytes, vector<int> of 1000: 4096, vector<string> reserve(4): 128, four
     # strings of 40..43 characters: 41..44, the vector object itself: 24.
     "cxx_statics": ("leak_cxx", [], {"reachable": (101 + 4096 + 128 + (41 + 42 + 43 + 44) + 24, 8)}),
@@ -337,6 +338,9 @@ class LeakClassesVsValgrind(unittest.TestCase):
 
     def test_valgrind_heuristics(self):
         self.check("heuristic")
+
+    def test_last_allocation_lost_without_scrubbing(self):
+        self.check("last")
 
     def test_cxx_containers_in_statics(self):
         self.check("cxx_statics")
