@@ -2,6 +2,7 @@
 
 #include <elf.h>
 #include <link.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include <atomic>
@@ -140,7 +141,16 @@ void FreeRetired() {
 
 // Builds and publishes a new snapshot unless another thread is at it. Returns the current one.
 Snapshot* Rebuild(Snapshot* old) {
-  if (rebuilding.exchange(true, std::memory_order_acquire)) return old;
+  if (rebuilding.exchange(true, std::memory_order_acquire)) {
+    // The first unwinds of several threads at once: rather than no stack, wait (a bounded time) for
+    // the thread building the first snapshot. It cannot be this thread: a hook that a signal
+    // interrupted mid-build passes the handler's calls straight through, unwinding nothing.
+    for (int tries = 0; !old && tries < 20000; ++tries) {
+      sched_yield();
+      old = current.load(std::memory_order_seq_cst);
+    }
+    return old;
+  }
   uint32_t generation = library_generation.load(std::memory_order_acquire);
   Counters counters;
   dl_iterate_phdr(CountModules, &counters);
