@@ -73,9 +73,14 @@ StackLookup LookUpStack(const uint64_t* frames, uint32_t count) {
       }
       // Lost the race for this slot: `seen` now holds the winner's hash.
     }
-    if (seen == hash) return {AwaitId(slot), false};
+    if (seen == hash) {
+      if (uint32_t id = AwaitId(slot)) return {id, false};
+      break;
+    }
   }
-  return {0, false};
+  // The table is full around this hash (or the slot's owner stalled): the stack still gets an id of
+  // its own and is written out, only not deduplicated. Every event keeps its stack.
+  return {next_id.fetch_add(1, std::memory_order_relaxed), true};
 }
 
 }  // namespace memtrace::preload

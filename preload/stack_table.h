@@ -5,7 +5,8 @@
 // claims an empty slot with a compare-and-swap on the hash, then publishes the id; a thread that
 // finds the hash waits (boundedly) for the id. Signal handlers never reach here (hooks re-entered from
 // a handler pass through). Two different stacks with the same 64-bit hash share an id; at 2^20 stacks
-// the chance of that is about 3e-8.
+// the chance of that is about 3e-8. Past the table's capacity (2^20 slots, 128 probes) stacks are
+// still given ids and written, each occurrence anew: the trace grows, no event loses its stack.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,7 @@
 namespace memtrace::preload {
 
 struct StackLookup {
-  uint32_t id;  // 0: no id could be had (table full); record the event without a stack
+  uint32_t id;  // 0 only when the table could not be mapped; record the event without a stack
   bool is_new;  // the caller must write the stack's frames into the trace
 };
 
