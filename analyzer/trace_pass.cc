@@ -38,7 +38,8 @@ void WriteTraceJson(JsonWriter& json, const TraceInfo& info) {
       .Field("records", info.records)
       .Field("threads", static_cast<uint64_t>(info.threads))
       .Field("start_realtime_ns", h.start_realtime_ns)
-      .Field("duration_ns", info.last_timestamp > h.start_monotonic_ns ? info.last_timestamp - h.start_monotonic_ns : 0)
+      .Field("duration_ns",
+             info.last_timestamp > h.start_monotonic_ns ? info.last_timestamp - h.start_monotonic_ns : 0)
       .Field("allocator", h.allocator)
       .Field("glibc_allocator", (h.flags & format::kHeaderGlibcAllocator) != 0)
       .Field("malloc_shadowed", (h.flags & format::kHeaderMallocShadowed) != 0)

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "analyzer/progress.h"
 #include "analyzer/json_writer.h"
+#include "analyzer/progress.h"
 #include "format/trace_reader.h"
 
 namespace memtrace::analyzer {
