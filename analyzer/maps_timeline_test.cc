@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/mapping_events.h"
+
 namespace memtrace::analyzer {
 namespace {
 
@@ -13,15 +15,7 @@ constexpr uint64_t kPage = 4096;
 using format::RecordKind;
 
 format::Event Call(RecordKind kind, uint64_t timestamp, uint64_t address, uint64_t size, uint32_t tid) {
-  format::Event e;
-  e.kind = kind;
-  e.timestamp = timestamp;
-  e.address = address;
-  e.size = size;
-  e.prot = PROT_READ | PROT_WRITE;
-  e.map_flags = MAP_PRIVATE | MAP_ANONYMOUS;
-  e.tid = tid;
-  return e;
+  return test_support::MappingEvent(kind, timestamp, address, size, tid);
 }
 
 format::Event Entry(uint64_t timestamp, int64_t sequence, uint64_t begin, uint64_t end) {
