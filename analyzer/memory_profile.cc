@@ -30,8 +30,8 @@ void MemoryProfile::Apply(const Event& e) {
   if (e.kind != RecordKind::kReallocRelease) ++total_calls_;
   // A release, an in-place resize and a re-handed address all end the block that was at the address.
   if (IsRelease(e) || IsAllocation(e)) Forget(e.address);
-  heap_.Apply(e);
   sites_.Apply(e);
+  heap_.Apply(e);
   if (IsAllocation(e)) {
     Verdict verdict = VerdictOf(e);
     uint64_t bytes = RequestedBytes(e);

@@ -53,7 +53,7 @@ class MemoryProfile : public EventConsumer {
   uint64_t start_ns_ = 0;
   HeapState heap_;
   std::optional<BreakTimeline> brk_;
-  SiteStatistics sites_;
+  SiteStatistics sites_{&heap_};  // applied before heap_
   TimeSeries series_{kTimeBuckets};
   SizeHistogram sizes_;
   std::array<uint64_t, 3> allocations_{};

@@ -35,31 +35,33 @@ void SiteStatistics::BeforeChange(SiteNumbers& site) {
   }
 }
 
-void SiteStatistics::Forget(uint64_t address) {
-  auto it = live_.find(address);
-  if (it == live_.end()) return;
-  SiteNumbers& site = sites_[it->second.site];
+void SiteStatistics::Forget(const LiveBlock& block) {
+  SiteNumbers& site = sites_[SiteOf(block.stack_id, block.kind)];
   BeforeChange(site);
-  site.live_bytes -= it->second.size;
+  site.live_bytes -= block.size;
   --site.live_blocks;
-  live_total_ -= it->second.size;
-  live_.erase(it);
+  live_total_ -= block.size;
 }
 
 void SiteStatistics::Apply(const Event& e) {
+  if (!IsRelease(e) && !IsAllocation(e)) return;
+  // The block at the address, as it was before this event: a release, an in-place resize and an
+  // address handed out again without a release all end it.
+  auto found = heap_->live().find(e.address);
+  const LiveBlock* block = found == heap_->live().end() ? nullptr : &found->second;
   if (IsRelease(e)) {
-    auto last = last_allocation_.find(e.tid);
-    if (last != last_allocation_.end() && last->second == e.address &&
-        e.kind != RecordKind::kReallocRelease) {
-      auto block = live_.find(e.address);
-      if (block != live_.end()) ++sites_[block->second.site].temporary;
+    if (block) {
+      auto last = last_allocation_.find(e.tid);
+      if (last != last_allocation_.end() && last->second == e.address &&
+          e.kind != RecordKind::kReallocRelease) {
+        ++sites_[SiteOf(block->stack_id, block->kind)].temporary;
+      }
+      Forget(*block);
     }
-    Forget(e.address);
+    if (heap_ == &own_heap_) own_heap_.Apply(e);
     return;
   }
-  if (!IsAllocation(e)) return;
-  // An in-place resize, and an address handed out again without a release, end the block there.
-  Forget(e.address);
+  if (block) Forget(*block);
   uint32_t index = SiteOf(e.stack_id, e.kind);
   SiteNumbers& site = sites_[index];
   uint64_t bytes = RequestedBytes(e);
@@ -73,13 +75,13 @@ void SiteStatistics::Apply(const Event& e) {
   site.live_bytes += bytes;
   ++site.live_blocks;
   site.max_live_bytes = std::max(site.max_live_bytes, site.live_bytes);
-  live_[e.address] = {index, bytes};
   last_allocation_[e.tid] = e.address;
   live_total_ += bytes;
   if (live_total_ > peak_) {
     peak_ = live_total_;
     ++epoch_;  // every site's value at this peak is its live value until it next changes
   }
+  if (heap_ == &own_heap_) own_heap_.Apply(e);
 }
 
 std::vector<SiteNumbers> SiteStatistics::Sites() const {

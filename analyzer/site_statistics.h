@@ -6,8 +6,9 @@
 // thread), the largest single request, heap vs mmapped calls. Sites are numbered densely in order of
 // first appearance, so per-moment snapshots can refer to them by a small index.
 //
-// Its live-block bookkeeping follows HeapState's (an address handed out again ends the block that was
-// there), so its totals and peak equal `memtrace summary`'s.
+// It reads live blocks from a HeapState, so its totals and peak equal `memtrace summary`'s: either one
+// the pass already keeps (and applies after this consumer, so a block is looked up before it changes:
+// one table and one cache miss per event instead of two), or a HeapState of its own.
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "analyzer/event_facts.h"
+#include "analyzer/heap_state.h"
 #include "analyzer/time_series.h"
 #include "analyzer/trace_pass.h"
 
@@ -40,6 +42,11 @@ struct SiteNumbers {
 
 class SiteStatistics : public EventConsumer {
  public:
+  // `heap`: the pass's HeapState, applied after this consumer; null: keep one of its own.
+  explicit SiteStatistics(const HeapState* heap = nullptr) : heap_(heap ? heap : &own_heap_) {}
+  SiteStatistics(const SiteStatistics&) = delete;
+  SiteStatistics& operator=(const SiteStatistics&) = delete;
+
   void Apply(const Event& e) override;
 
   // The sites as they stand now, by index; peak_bytes is resolved only in Sites().
@@ -53,19 +60,16 @@ class SiteStatistics : public EventConsumer {
   uint64_t peak_live_bytes() const { return peak_; }
 
  private:
-  struct Block {
-    uint32_t site;
-    uint64_t size;
-  };
   uint32_t SiteOf(uint32_t stack_id, RecordKind kind);
   // Keeps what the site held at the current peak before its live bytes change.
   void BeforeChange(SiteNumbers& site);
-  // Ends the live block at `address`, if any.
-  void Forget(uint64_t address);
+  // Takes a block that is ending out of its site's live account.
+  void Forget(const LiveBlock& block);
 
+  HeapState own_heap_;
+  const HeapState* heap_;
   absl::flat_hash_map<uint64_t, uint32_t> index_;  // (stack id, kind) -> site
   std::vector<SiteNumbers> sites_;
-  absl::flat_hash_map<uint64_t, Block> live_;                // address -> block
   absl::flat_hash_map<uint32_t, uint64_t> last_allocation_;  // tid -> address of its latest allocation
   uint64_t live_total_ = 0;
   uint64_t peak_ = 0;

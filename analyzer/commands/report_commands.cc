@@ -24,11 +24,11 @@ struct SummaryArguments : TraceArguments {
 int Summary(const SummaryArguments& args) {
   TraceSummary summary;
   LeakClasses classes;
-  SiteStatistics sites;
+  SiteStatistics sites(&summary.heap());  // applied before the summary's heap, as it requires
   StackStore stacks;
   TraceInfo info;
   bool usage_error = false;
-  if (!ReadTraceAt(args.path, args.at, {&summary, &classes, &sites}, &info, &usage_error, {&stacks})) {
+  if (!ReadTraceAt(args.path, args.at, {&sites, &summary, &classes}, &info, &usage_error, {&stacks})) {
     return usage_error ? kExitUsage : kExitBadInput;
   }
   LeakAnalysis leaks = AnalyzeLeaks(summary.heap(), classes);
