@@ -7,3 +7,4 @@ memtrace_e2e_test(test_bad_input)            # one-line errors; truncated and SI
 memtrace_e2e_test(test_run_command)          # `memtrace run` keeps stdout, stdin, exit code
 memtrace_e2e_test(test_behaviour_unchanged)  # errno and output identical traced and untraced
 memtrace_e2e_test(test_leaks)                # leaky's known leaks, nothing else
+memtrace_e2e_test(test_pack)                  # packed traces: same output as raw, damage is one error
