@@ -24,7 +24,9 @@
 //   stored_size   decompressed length: 32 + committed_bytes, or less when the raw file ended inside
 //                 the chunk (then kPackedChunkCut is set and the reader treats it as cut short)
 //   tid           the chunk's thread, so the reader groups chunks into threads without decompressing
-//   flags         bit 0 kPackedChunkCut; other bits are zero
+//   flags         bit 0 kPackedChunkCut; bit 1 kPackedChunkSplit: the frame holds the ChunkHeader and then
+//                 the records rearranged into field streams (chunk_split.h), not the records as written;
+//                 other bits are zero
 //
 // PackedFooter (40 bytes):
 //
@@ -61,6 +63,7 @@ inline constexpr char kPackedMagic[8] = {'M', 'T', 'R', 'P', 'A', 'C', 'K', '1'}
 inline constexpr uint32_t kPackedVersion = 1;
 
 inline constexpr uint32_t kPackedChunkCut = 1u << 0;
+inline constexpr uint32_t kPackedChunkSplit = 1u << 1;  // frame holds ChunkHeader + chunk_split.h form
 inline constexpr uint32_t kPackedTruncated = 1u << 0;
 
 struct PackedChunk {

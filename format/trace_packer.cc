@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 
+#include "format/chunk_split.h"
 #include "format/packed_layout.h"
 
 namespace memtrace::format {
@@ -78,10 +79,18 @@ bool WritePacked(const TraceReader& raw, int level, const std::function<bool(con
   uint64_t offset = sizeof header;
   std::vector<PackedChunk> index;
   index.reserve(raw.chunks().size());
-  std::vector<uint8_t> frame(ZSTD_compressBound(raw.header().chunk_bytes));
+  std::vector<uint8_t> frame;
+  std::vector<uint8_t> split;
   for (const TraceReader::ChunkRef& ref : raw.chunks()) {
-    size_t size = ZSTD_compress2(cctx.get(), frame.data(), frame.size(), raw.raw_bytes() + ref.raw_offset,
-                                 ref.stored_size);
+    // ChunkHeader as written, then the records split into field streams.
+    const uint8_t* chunk = raw.raw_bytes() + ref.raw_offset;
+    ChunkHeader chunk_header;
+    std::memcpy(&chunk_header, chunk, sizeof chunk_header);
+    split.assign(chunk, chunk + sizeof(ChunkHeader));
+    SplitChunkRecords(chunk + sizeof(ChunkHeader), ref.stored_size - sizeof(ChunkHeader),
+                      chunk_header.first_timestamp, &split);
+    frame.resize(ZSTD_compressBound(split.size()));
+    size_t size = ZSTD_compress2(cctx.get(), frame.data(), frame.size(), split.data(), split.size());
     if (ZSTD_isError(size)) {
       *error = std::string("zstd cannot compress a chunk: ") + ZSTD_getErrorName(size);
       return false;
@@ -96,7 +105,7 @@ bool WritePacked(const TraceReader& raw, int level, const std::function<bool(con
     entry.frame_size = static_cast<uint32_t>(size);
     entry.stored_size = ref.stored_size;
     entry.tid = ref.tid;
-    entry.flags = ref.cut ? kPackedChunkCut : 0;
+    entry.flags = kPackedChunkSplit | (ref.cut ? kPackedChunkCut : 0);
     index.push_back(entry);
     offset += size;
   }

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "format/chunk_split.h"
+
 namespace memtrace::format {
 
 struct TraceReader::Stream {
@@ -219,7 +221,7 @@ bool TraceReader::ListPackedChunks(std::string* error) {
     if (entry.frame_offset != frames_end || entry.frame_size > footer.index_offset - frames_end ||
         entry.stored_size < sizeof(ChunkHeader) || entry.stored_size > header_.chunk_bytes ||
         entry.raw_offset < kHeaderBytes || (entry.raw_offset - kHeaderBytes) % header_.chunk_bytes != 0 ||
-        (entry.flags & ~kPackedChunkCut) != 0) {
+        (entry.flags & ~(kPackedChunkCut | kPackedChunkSplit)) != 0) {
       *error = "packed trace is corrupt: chunk index entry " + std::to_string(i) + " is impossible";
       return false;
     }
@@ -231,6 +233,7 @@ bool TraceReader::ListPackedChunks(std::string* error) {
     ref.stored_size = entry.stored_size;
     ref.tid = entry.tid;
     ref.cut = (entry.flags & kPackedChunkCut) != 0;
+    ref.split = (entry.flags & kPackedChunkSplit) != 0;
     chunks_.push_back(ref);
   }
   if (frames_end != footer.index_offset) {
@@ -255,8 +258,24 @@ bool TraceReader::LoadChunk(Stream& s, size_t index, const uint8_t** base) {
   s.next_buffer ^= 1;
   if (buffer.size() < header_.chunk_bytes) buffer.resize(header_.chunk_bytes);
   const uint8_t* frame = data_ + ref.frame_offset;
-  size_t got = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_), buffer.data(), buffer.size(), frame,
-                                   ref.frame_size);
+  // A split frame holds the ChunkHeader, then field streams that can be longer than the records (a few
+  // bytes per stream and per record); it is decompressed aside and joined into the buffer.
+  if (ref.split && split_.size() < 2 * size_t{header_.chunk_bytes} + 64 * 1024) {
+    split_.resize(2 * size_t{header_.chunk_bytes} + 64 * 1024);
+  }
+  uint8_t* target = ref.split ? split_.data() : buffer.data();
+  const size_t capacity = ref.split ? split_.size() : buffer.size();
+  size_t got = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_), target, capacity, frame, ref.frame_size);
+  bool joined = true;
+  if (ref.split && !ZSTD_isError(got)) {
+    joined = got >= sizeof(ChunkHeader) &&
+             JoinChunkRecords(target + sizeof(ChunkHeader), got - sizeof(ChunkHeader),
+                              buffer.data() + sizeof(ChunkHeader), ref.stored_size - sizeof(ChunkHeader));
+    if (joined) {
+      std::memcpy(buffer.data(), target, sizeof(ChunkHeader));
+      got = ref.stored_size;
+    }
+  }
   if (mapping_) {
     // The compressed bytes are done with: drop their whole pages from this process (they stay in the
     // page cache), so reading a long packed trace does not map all of it in.
@@ -265,16 +284,18 @@ bool TraceReader::LoadChunk(Stream& s, size_t index, const uint8_t** base) {
     uintptr_t to = (reinterpret_cast<uintptr_t>(frame) + ref.frame_size) & ~(page - 1);
     if (to > from) madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
   }
-  ChunkHeader chunk;
-  if (!ZSTD_isError(got) && got == ref.stored_size) std::memcpy(&chunk, buffer.data(), sizeof chunk);
+  ChunkHeader chunk{};
+  if (!ZSTD_isError(got) && joined && got == ref.stored_size)
+    std::memcpy(&chunk, buffer.data(), sizeof chunk);
   const uint64_t wanted = sizeof(ChunkHeader) + uint64_t{chunk.committed_bytes};
-  if (ZSTD_isError(got) || got != ref.stored_size || chunk.magic != kChunkMagic || chunk.tid != ref.tid ||
-      chunk.committed_bytes > header_.chunk_bytes - sizeof(ChunkHeader) ||
+  if (ZSTD_isError(got) || !joined || got != ref.stored_size || chunk.magic != kChunkMagic ||
+      chunk.tid != ref.tid || chunk.committed_bytes > header_.chunk_bytes - sizeof(ChunkHeader) ||
       (ref.cut ? wanted <= ref.stored_size : wanted != ref.stored_size)) {
     error_ = "packed trace is corrupt: chunk at raw offset " + std::to_string(ref.raw_offset) +
              " (frame at " + std::to_string(ref.frame_offset) + ", thread " + std::to_string(ref.tid) + ") " +
              (ZSTD_isError(got) ? std::string("does not decompress: ") + ZSTD_getErrorName(got)
-                                : std::string("does not match its index entry"));
+                                : std::string(joined ? "does not match its index entry"
+                                                     : "does not rebuild from its field streams"));
     return false;
   }
   *base = buffer.data();

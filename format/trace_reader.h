@@ -64,7 +64,8 @@ class TraceReader {
     uint32_t frame_size = 0;    // packed: its length
     uint32_t stored_size = 0;   // ChunkHeader + committed bytes that the file holds
     uint32_t tid = 0;
-    bool cut = false;  // the file ends inside this chunk's committed bytes
+    bool cut = false;    // the file ends inside this chunk's committed bytes
+    bool split = false;  // packed: the frame holds field streams (chunk_split.h)
   };
   const std::vector<ChunkRef>& chunks() const { return chunks_; }
   // The file's bytes as mapped (a raw trace's chunk i is at raw_bytes() + chunks()[i].raw_offset).
@@ -94,7 +95,8 @@ class TraceReader {
   bool packed_ = false;
   bool layout_truncated_ = false;
   std::vector<ChunkRef> chunks_;
-  void* dctx_ = nullptr;  // ZSTD_DCtx, packed traces only (kept opaque: zstd stays out of this header)
+  std::vector<uint8_t> split_;  // packed: a frame's split form, before it is joined into a stream's buffer
+  void* dctx_ = nullptr;        // ZSTD_DCtx, packed traces only (kept opaque: zstd stays out of this header)
   std::vector<Stream> streams_;
   std::vector<size_t> heap_;  // min-heap of stream indexes by their pending record
   std::string error_;
