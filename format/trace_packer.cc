@@ -81,7 +81,8 @@ bool WritePacked(const TraceReader& raw, int level, const std::function<bool(con
   index.reserve(raw.chunks().size());
   std::vector<uint8_t> frame;
   std::vector<uint8_t> split;
-  for (const TraceReader::ChunkRef& ref : raw.chunks()) {
+  for (size_t i = 0; i < raw.chunks().size(); ++i) {
+    const TraceReader::ChunkRef& ref = raw.chunks()[i];
     // ChunkHeader as written, then the records split into field streams.
     const uint8_t* chunk = raw.raw_bytes() + ref.raw_offset;
     ChunkHeader chunk_header;
@@ -91,6 +92,7 @@ bool WritePacked(const TraceReader& raw, int level, const std::function<bool(con
                       chunk_header.first_timestamp, &split);
     frame.resize(ZSTD_compressBound(split.size()));
     size_t size = ZSTD_compress2(cctx.get(), frame.data(), frame.size(), split.data(), split.size());
+    raw.DropChunkPages(i);  // memory stays bounded however large the raw trace
     if (ZSTD_isError(size)) {
       *error = std::string("zstd cannot compress a chunk: ") + ZSTD_getErrorName(size);
       return false;

@@ -149,6 +149,18 @@ bool TraceReader::Init(std::string* error) {
   return true;
 }
 
+namespace {
+
+// Whole pages inside [begin, begin + size) are dropped from a read-only file mapping.
+void DropPages(const uint8_t* begin, size_t size) {
+  const uintptr_t page = 4096;
+  const uintptr_t from = (reinterpret_cast<uintptr_t>(begin) + page - 1) & ~(page - 1);
+  const uintptr_t to = (reinterpret_cast<uintptr_t>(begin) + size) & ~(page - 1);
+  if (to > from) madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+}
+
+}  // namespace
+
 bool TraceReader::ListRawChunks(std::string* error) {
   const uint64_t body = size_ > kHeaderBytes ? size_ - kHeaderBytes : 0;
   const uint64_t chunks_in_file = (body + header_.chunk_bytes - 1) / header_.chunk_bytes;
@@ -162,6 +174,9 @@ bool TraceReader::ListRawChunks(std::string* error) {
     }
     ChunkHeader chunk;
     std::memcpy(&chunk, data_ + offset, sizeof chunk);
+    // Touching each chunk's header maps the pages around it too (the kernel's fault-around), which
+    // would map the whole file: drop what is behind every 16 MiB.
+    if (mapping_ && i % 256 == 255) DropPages(data_, offset);
     if (chunk.magic == 0) continue;  // taken by a thread that died before writing to it
     if (chunk.magic != kChunkMagic || chunk.committed_bytes > header_.chunk_bytes - sizeof(ChunkHeader)) {
       *error = "trace is corrupt: chunk " + std::to_string(i) + " at offset " + std::to_string(offset) +
@@ -248,6 +263,16 @@ bool TraceReader::ListPackedChunks(std::string* error) {
   return true;
 }
 
+void TraceReader::DropChunkPages(size_t index) const {
+  if (!mapping_ || index >= chunks_.size()) return;
+  const ChunkRef& ref = chunks_[index];
+  if (packed_) {
+    DropPages(data_ + ref.frame_offset, ref.frame_size);
+  } else {
+    DropPages(data_ + ref.raw_offset, ref.stored_size);
+  }
+}
+
 bool TraceReader::LoadChunk(Stream& s, size_t index, const uint8_t** base) {
   const ChunkRef& ref = chunks_[index];
   if (!packed_) {
@@ -276,14 +301,7 @@ bool TraceReader::LoadChunk(Stream& s, size_t index, const uint8_t** base) {
       got = ref.stored_size;
     }
   }
-  if (mapping_) {
-    // The compressed bytes are done with: drop their whole pages from this process (they stay in the
-    // page cache), so reading a long packed trace does not map all of it in.
-    const uintptr_t page = 4096;
-    uintptr_t from = (reinterpret_cast<uintptr_t>(frame) + page - 1) & ~(page - 1);
-    uintptr_t to = (reinterpret_cast<uintptr_t>(frame) + ref.frame_size) & ~(page - 1);
-    if (to > from) madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
-  }
+  DropChunkPages(index);  // the compressed bytes are done with
   ChunkHeader chunk{};
   if (!ZSTD_isError(got) && joined && got == ref.stored_size)
     std::memcpy(&chunk, buffer.data(), sizeof chunk);
@@ -334,6 +352,9 @@ bool TraceReader::Advance(Stream& s) {
       truncated_ = true;  // the file was cut inside this record: keep what came before it
       s.cursor = s.end;
     }
+    // The chunk just finished is done with. Dropping its pages is safe even though the record handed out
+    // last may point into it: the mapping is read-only, so the bytes fault back in unchanged.
+    if (s.next_chunk > 0) DropChunkPages(s.chunk_indexes[s.next_chunk - 1]);
     if (s.next_chunk == s.chunk_indexes.size()) return true;
     const size_t index = s.chunk_indexes[s.next_chunk++];
     const ChunkRef& ref = chunks_[index];

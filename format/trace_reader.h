@@ -71,6 +71,9 @@ class TraceReader {
   // The file's bytes as mapped (a raw trace's chunk i is at raw_bytes() + chunks()[i].raw_offset).
   const uint8_t* raw_bytes() const { return data_; }
   size_t raw_size() const { return size_; }
+  // Drops chunk `index`'s whole pages from this process's mapping (they stay in the page cache), so a
+  // pass over a long trace keeps only what it works on resident. No-op for FromBytes readers.
+  void DropChunkPages(size_t index) const;
   // True when listing the chunks already found the file cut short (before any record was read).
   bool layout_truncated() const { return layout_truncated_; }
 
