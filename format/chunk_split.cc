@@ -1,6 +1,7 @@
 #include "format/chunk_split.h"
 
 #include <cstring>
+#include <unordered_map>
 
 #include "format/record_codec.h"
 
@@ -13,7 +14,13 @@ constexpr uint16_t kKeyA = kPayloadKeys;
 constexpr uint16_t kKeyT = kPayloadKeys + 1;
 constexpr uint16_t kKeyL = kPayloadKeys + 2;
 constexpr uint16_t kKeyR = kPayloadKeys + 3;
-constexpr uint16_t kKeyCount = kPayloadKeys + 4;
+constexpr uint16_t kKeyM = kPayloadKeys + 4;  // address varints the predictor missed, as written
+constexpr uint16_t kKeyCount = kPayloadKeys + 5;
+
+constexpr uint32_t kModePlain = 0;      // payload varints copied as written
+constexpr uint32_t kModePredicted = 1;  // allocator addresses replaced by prediction codes
+
+constexpr size_t kFreedPerClass = 16;
 
 // Length of the varint at [p, end), or 0 if none ends there within kMaxVarintBytes.
 size_t VarintLength(const uint8_t* p, const uint8_t* end) {
@@ -23,19 +30,150 @@ size_t VarintLength(const uint8_t* p, const uint8_t* end) {
   return 0;
 }
 
+uint64_t ReadVarint(const uint8_t* p, size_t n) {
+  uint64_t v = 0;
+  const uint8_t* q = p;
+  GetVarint(&q, p + n, &v);
+  return v;
+}
+
 void Put32(std::vector<uint8_t>* out, uint32_t v) {
   uint8_t b[4];
   std::memcpy(b, &v, 4);
   out->insert(out->end(), b, b + 4);
 }
 
-}  // namespace
+// Which payload varint of a call record is an allocator address, and what kind: a block handed out
+// (predicted from the blocks of its size class freed last) or one given back (predicted from the blocks
+// handed out in this chunk, by age).
+enum class Role : uint8_t { kOther, kHandedOut, kGivenBack };
 
-void SplitChunkRecords(const uint8_t* data, size_t size, uint64_t first_timestamp,
-                       std::vector<uint8_t>* out) {
+Role RoleOf(Shape shape, unsigned j) {
+  switch (shape) {
+    case Shape::kAlloc: return j == 1 ? Role::kHandedOut : Role::kOther;
+    case Shape::kArrayAlloc:
+    case Shape::kAlignedAlloc: return j == 2 ? Role::kHandedOut : Role::kOther;
+    case Shape::kRealloc: return j == 0 ? Role::kGivenBack : j == 2 ? Role::kHandedOut : Role::kOther;
+    case Shape::kArrayRealloc: return j == 0 ? Role::kGivenBack : j == 3 ? Role::kHandedOut : Role::kOther;
+    case Shape::kRelease: return j == 0 ? Role::kGivenBack : Role::kOther;
+    default: return Role::kOther;
+  }
+}
+
+// The size class of the request, from the payload varints before the address (`values`).
+uint64_t RequestClass(Shape shape, const uint64_t* values) {
+  switch (shape) {
+    case Shape::kAlloc: return RequestToChunkSize(values[0]);
+    case Shape::kArrayAlloc: return RequestToChunkSize(values[0] * values[1]);
+    case Shape::kAlignedAlloc:
+    case Shape::kRealloc: return RequestToChunkSize(values[1]);
+    case Shape::kArrayRealloc: return RequestToChunkSize(values[1] * values[2]);
+    default: return 0;
+  }
+}
+
+// What both directions know after each record, updated from the decoded record alone so that the
+// splitter and the joiner stay in step. Per chunk: chunks decode on their own.
+class Predictor {
+ public:
+  struct Live {
+    uint64_t serial;
+    uint64_t size_class;
+  };
+
+  // Code for a block given back: its age in blocks handed out since (>= 1), or 0 if not known.
+  uint64_t GivenBackCode(uint64_t address) const {
+    auto it = live_.find(address);
+    return it == live_.end() ? 0 : serial_ - it->second.serial;
+  }
+  bool GivenBackAddress(uint64_t code, uint64_t* address) const {
+    if (code == 0 || code > serial_) return false;
+    *address = by_serial_[serial_ - code];
+    return true;
+  }
+  // Code for a block handed out: 1 = the previous address field, 2 + i = the i-th most recently freed
+  // block of its class, 0 = not predicted.
+  uint64_t HandedOutCode(uint64_t address, uint64_t last, uint64_t size_class) const {
+    if (address == last) return 1;
+    auto it = freed_.find(size_class);
+    if (it == freed_.end()) return 0;
+    const std::vector<uint64_t>& stack = it->second;
+    for (size_t i = 0; i < stack.size(); ++i) {
+      if (stack[stack.size() - 1 - i] == address) return 2 + i;
+    }
+    return 0;
+  }
+  bool HandedOutAddress(uint64_t code, uint64_t last, uint64_t size_class, uint64_t* address) const {
+    if (code == 1) {
+      *address = last;
+      return true;
+    }
+    auto it = freed_.find(size_class);
+    if (code < 2 || it == freed_.end() || code - 2 >= it->second.size()) return false;
+    *address = it->second[it->second.size() - 1 - (code - 2)];
+    return true;
+  }
+
+  void After(const Record& r) {
+    switch (ShapeOf(r.kind)) {
+      case Shape::kAlloc:
+      case Shape::kArrayAlloc:
+      case Shape::kAlignedAlloc: HandOut(r.address, ExpectedChunkSize(r)); break;
+      case Shape::kRealloc:
+      case Shape::kArrayRealloc:
+        if (r.address != r.old_address) GiveBack(r.old_address, 0);
+        HandOut(r.address, ExpectedChunkSize(r));
+        break;
+      case Shape::kRelease: GiveBack(r.address, (r.flags & kFlagChunkRead) ? r.chunk_size : 0); break;
+      default: break;
+    }
+  }
+
+ private:
+  void HandOut(uint64_t address, uint64_t size_class) {
+    if (address == 0) return;
+    auto it = freed_.find(size_class);
+    if (it != freed_.end()) {
+      std::vector<uint64_t>& stack = it->second;
+      for (size_t i = stack.size(); i-- > 0;) {
+        if (stack[i] == address) {
+          stack.erase(stack.begin() + static_cast<ptrdiff_t>(i));
+          break;
+        }
+      }
+    }
+    live_[address] = Live{serial_, size_class};
+    by_serial_.push_back(address);
+    ++serial_;
+  }
+  void GiveBack(uint64_t address, uint64_t size_class) {
+    if (address == 0) return;
+    auto it = live_.find(address);
+    if (it != live_.end()) {
+      size_class = it->second.size_class;
+      live_.erase(it);
+    }
+    if (size_class == 0) return;
+    std::vector<uint64_t>& stack = freed_[size_class];
+    if (stack.size() == kFreedPerClass) stack.erase(stack.begin());
+    stack.push_back(address);
+  }
+
+  uint64_t serial_ = 0;
+  std::vector<uint64_t> by_serial_;
+  std::unordered_map<uint64_t, Live> live_;
+  std::unordered_map<uint64_t, std::vector<uint64_t>> freed_;
+};
+
+bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_t first_timestamp);
+
+// Splits with or without prediction; returns the split form.
+void Split(const uint8_t* data, size_t size, uint64_t first_timestamp, uint32_t mode,
+           std::vector<uint8_t>* out) {
   // One vector per key, kept between calls (the packer splits chunk after chunk on one thread).
   static thread_local std::vector<std::vector<uint8_t>> streams(kKeyCount);
   for (auto& stream : streams) stream.clear();
+  Predictor predictor;
   const uint8_t* p = data;
   const uint8_t* end = data + size;
   DeltaState state{first_timestamp, 0};
@@ -44,8 +182,10 @@ void SplitChunkRecords(const uint8_t* data, size_t size, uint64_t first_timestam
   uint32_t count = 0;
   while (p != end) {
     const uint8_t* start = p;
+    const DeltaState before = state;
     if (DecodeRecord(&p, end, state, &record, frames) != DecodeStatus::kOk) {
       p = start;
+      state = before;
       break;
     }
     ++count;
@@ -66,25 +206,52 @@ void SplitChunkRecords(const uint8_t* data, size_t size, uint64_t first_timestam
       }
       v += n;
     }
-    uint8_t length[kMaxVarintBytes];
+    uint8_t buffer[kMaxVarintBytes];
     std::vector<uint8_t>& l = streams[kKeyL];
-    l.insert(l.end(), length, PutVarint(length, payload * 2 + (split ? 0 : 1)));
+    l.insert(l.end(), buffer, PutVarint(buffer, payload * 2 + (split ? 0 : 1)));
     const uint16_t kind = start[0];
     if (!split) {
       std::vector<uint8_t>& s = streams[static_cast<uint16_t>(kind << 4)];
       s.insert(s.end(), q, p);
+      predictor.After(record);
       continue;
     }
+    const Shape shape = ShapeOf(record.kind);
+    uint64_t values[16] = {};
+    uint64_t last = before.last_address;
     for (unsigned j = 0; q != p; ++j) {
       const size_t n = VarintLength(q, p);
       std::vector<uint8_t>& s = streams[static_cast<uint16_t>(kind << 4 | (j < 15 ? j : 15))];
-      s.insert(s.end(), q, q + n);
+      const Role role = mode == kModePredicted ? RoleOf(shape, j) : Role::kOther;
+      if (role == Role::kOther) {
+        if (j < 16) values[j] = ReadVarint(q, n);
+        s.insert(s.end(), q, q + n);
+        q += n;
+        continue;
+      }
+      int64_t delta = 0;
+      const uint8_t* v = q;
+      GetSignedVarint(&v, q + n, &delta);
+      const uint64_t address = last + static_cast<uint64_t>(delta);
+      // Only a varint written the one way the codec writes it can be rebuilt from the address.
+      const bool canonical =
+          static_cast<size_t>(PutSignedVarint(buffer, delta) - buffer) == n && std::memcmp(buffer, q, n) == 0;
+      uint64_t code = 0;
+      if (canonical) {
+        code = role == Role::kGivenBack ? predictor.GivenBackCode(address)
+                                        : predictor.HandedOutCode(address, last, RequestClass(shape, values));
+      }
+      s.insert(s.end(), buffer, PutVarint(buffer, code));
+      if (code == 0) streams[kKeyM].insert(streams[kKeyM].end(), q, q + n);
+      last = address;
       q += n;
     }
+    predictor.After(record);
   }
   if (p != end) streams[kKeyR].assign(p, end);
   uint32_t used = 0;
   for (const auto& stream : streams) used += !stream.empty();
+  Put32(out, mode);
   Put32(out, count);
   Put32(out, used);
   for (uint16_t key = 0; key < kKeyCount; ++key) {
@@ -96,20 +263,21 @@ void SplitChunkRecords(const uint8_t* data, size_t size, uint64_t first_timestam
   for (const auto& stream : streams) out->insert(out->end(), stream.begin(), stream.end());
 }
 
-bool JoinChunkRecords(const uint8_t* data, size_t length, uint8_t* out, size_t size) {
+bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_t first_timestamp) {
   struct Cursor {
     const uint8_t* p = nullptr;
     const uint8_t* end = nullptr;
   };
   static thread_local Cursor cursors[kKeyCount];
   for (Cursor& c : cursors) c = Cursor{};
-  if (length < 8) return false;
-  uint32_t count, stream_count;
-  std::memcpy(&count, data, 4);
-  std::memcpy(&stream_count, data + 4, 4);
-  if (stream_count > kKeyCount || (length - 8) / 6 < stream_count) return false;
-  const uint8_t* directory = data + 8;
-  uint64_t offset = 8 + uint64_t{stream_count} * 6;
+  if (length < 12) return false;
+  uint32_t mode, count, stream_count;
+  std::memcpy(&mode, data, 4);
+  std::memcpy(&count, data + 4, 4);
+  std::memcpy(&stream_count, data + 8, 4);
+  if (mode > kModePredicted || stream_count > kKeyCount || (length - 12) / 6 < stream_count) return false;
+  const uint8_t* directory = data + 12;
+  uint64_t offset = 12 + uint64_t{stream_count} * 6;
   for (uint32_t i = 0; i < stream_count; ++i) {
     uint16_t key;
     uint32_t bytes;
@@ -120,6 +288,10 @@ bool JoinChunkRecords(const uint8_t* data, size_t length, uint8_t* out, size_t s
     offset += bytes;
   }
   if (offset != length) return false;
+  Predictor predictor;
+  DeltaState state{first_timestamp, 0};
+  Record record;
+  static thread_local uint64_t frames[kMaxFrames];
   uint8_t* o = out;
   uint8_t* const o_end = out + size;
   // Copies n bytes from a stream to the output, if both have them.
@@ -131,6 +303,7 @@ bool JoinChunkRecords(const uint8_t* data, size_t length, uint8_t* out, size_t s
     return true;
   };
   for (uint32_t i = 0; i < count; ++i) {
+    uint8_t* const record_start = o;
     Cursor& a = cursors[kKeyA];
     if (a.end - a.p < 2) return false;
     const uint16_t kind = a.p[0];
@@ -144,18 +317,81 @@ bool JoinChunkRecords(const uint8_t* data, size_t length, uint8_t* out, size_t s
     if (payload > static_cast<uint64_t>(o_end - o)) return false;
     if (coded & 1) {
       if (!take(cursors[kind << 4], payload)) return false;
-      continue;
+    } else {
+      bool known = false;
+      const Shape shape = ShapeOf(static_cast<RecordKind>(kind), &known);
+      uint64_t values[16] = {};
+      uint64_t last = state.last_address;
+      uint8_t* const payload_end = o + payload;
+      for (unsigned j = 0; o < payload_end; ++j) {
+        Cursor& s = cursors[kind << 4 | (j < 15 ? j : 15)];
+        const Role role = mode == kModePredicted && known ? RoleOf(shape, j) : Role::kOther;
+        if (role == Role::kOther) {
+          const size_t n = VarintLength(s.p, s.end);
+          if (n == 0 || n > static_cast<size_t>(payload_end - o)) return false;
+          if (j < 16) values[j] = ReadVarint(s.p, n);
+          if (!take(s, n)) return false;
+          continue;
+        }
+        uint64_t code;
+        if (!GetVarint(&s.p, s.end, &code)) return false;
+        const uint8_t* written = o;
+        if (code == 0) {
+          Cursor& m = cursors[kKeyM];
+          const size_t n = VarintLength(m.p, m.end);
+          if (n == 0 || n > static_cast<size_t>(payload_end - o) || !take(m, n)) return false;
+        } else {
+          uint64_t address;
+          const bool found =
+              role == Role::kGivenBack
+                  ? predictor.GivenBackAddress(code, &address)
+                  : predictor.HandedOutAddress(code, last, RequestClass(shape, values), &address);
+          if (!found) return false;
+          uint8_t buffer[kMaxVarintBytes];
+          const size_t n =
+              static_cast<size_t>(PutSignedVarint(buffer, static_cast<int64_t>(address - last)) - buffer);
+          if (n > static_cast<size_t>(payload_end - o)) return false;
+          std::memcpy(o, buffer, n);
+          o += n;
+        }
+        int64_t delta = 0;
+        const uint8_t* v = written;
+        if (!GetSignedVarint(&v, o, &delta)) return false;
+        if (j < 16) values[j] = 0;
+        last += static_cast<uint64_t>(delta);
+      }
+      if (o != payload_end) return false;
     }
-    uint8_t* const payload_end = o + payload;
-    for (unsigned j = 0; o < payload_end; ++j) {
-      Cursor& s = cursors[kind << 4 | (j < 15 ? j : 15)];
-      const size_t n = VarintLength(s.p, s.end);
-      if (n == 0 || n > static_cast<size_t>(payload_end - o) || !take(s, n)) return false;
-    }
+    // The record as rebuilt, decoded: it moves the delta state and the predictor exactly as splitting did.
+    const uint8_t* cursor = record_start;
+    if (DecodeRecord(&cursor, o, state, &record, frames) != DecodeStatus::kOk || cursor != o) return false;
+    predictor.After(record);
   }
   Cursor& r = cursors[kKeyR];
   if (!take(r, static_cast<size_t>(r.end - r.p))) return false;
   return o == o_end;
+}
+
+}  // namespace
+
+void SplitChunkRecords(const uint8_t* data, size_t size, uint64_t first_timestamp,
+                       std::vector<uint8_t>* out) {
+  const size_t start = out->size();
+  Split(data, size, first_timestamp, kModePredicted, out);
+  // The predicted form is checked by joining it back; should it ever not give the same bytes, the plain
+  // split (which copies every varint) is kept instead.
+  static thread_local std::vector<uint8_t> check;
+  check.resize(size);
+  if (!Join(out->data() + start, out->size() - start, check.data(), size, first_timestamp) ||
+      std::memcmp(check.data(), data, size) != 0) {
+    out->resize(start);
+    Split(data, size, first_timestamp, kModePlain, out);
+  }
+}
+
+bool JoinChunkRecords(const uint8_t* data, size_t length, uint8_t* out, size_t size,
+                      uint64_t first_timestamp) {
+  return Join(data, length, out, size, first_timestamp);
 }
 
 }  // namespace memtrace::format

@@ -11,10 +11,22 @@
 //                     number of varints; otherwise the payload whole in stream (kind, 0)
 //   stream R          the bytes after the last record that decodes (a cut or damaged tail), verbatim
 //
+// In predicted mode, the allocator's addresses (a malloc's result, a free's or realloc's argument) are
+// replaced in their (kind, j) stream by a varint code, because as written (a zigzag delta from the
+// previous address field) they are the least compressible bytes of a trace:
+//
+//   block given back   its age: blocks handed out in this chunk since it was (1 = the last one)
+//   block handed out   1 = the previous address field; 2 + i = the i-th most recently given back block
+//                      of the request's size class (glibc's tcache and fastbins hand those out first)
+//   either             0 = not predicted: the varint as written follows in stream M
+//
+// Both directions keep the same per-chunk tables, updated from each record after it is decoded.
+// The packer joins what it split and keeps the plain mode for a chunk if the bytes differ.
+//
 // Split form (all integers little-endian):
 //
-//   u32 record_count, u32 stream_count,
-//   stream_count x { u16 key, u32 length }     key: kind << 4 | j for payload streams, then A, T, L, R
+//   u32 mode (0 plain, 1 predicted), u32 record_count, u32 stream_count,
+//   stream_count x { u16 key, u32 length }     key: kind << 4 | j for payload streams, then A, T, L, R, M
 //   the streams' bytes, in directory order
 //
 // Joining replays the records in order, so the chunk comes back byte for byte: the reader then decodes
@@ -30,8 +42,10 @@ namespace memtrace::format {
 // Appends the split form of the record bytes [data, data + size) (a chunk's committed bytes) to *out.
 void SplitChunkRecords(const uint8_t* data, size_t size, uint64_t first_timestamp, std::vector<uint8_t>* out);
 
-// Rebuilds exactly `size` record bytes at `out` from the split form [data, data + length). Returns false
-// if the split form is damaged or does not give exactly `size` bytes.
-bool JoinChunkRecords(const uint8_t* data, size_t length, uint8_t* out, size_t size);
+// Rebuilds exactly `size` record bytes at `out` from the split form [data, data + length) of a chunk whose
+// header says `first_timestamp`. Returns false if the split form is damaged or does not give exactly
+// `size` bytes.
+bool JoinChunkRecords(const uint8_t* data, size_t length, uint8_t* out, size_t size,
+                      uint64_t first_timestamp);
 
 }  // namespace memtrace::format

@@ -30,7 +30,7 @@ std::vector<uint8_t> RoundTrip(const std::vector<uint8_t>& records, uint64_t fir
   std::vector<uint8_t> split;
   SplitChunkRecords(records.data(), records.size(), first_timestamp, &split);
   std::vector<uint8_t> joined(records.size());
-  EXPECT_TRUE(JoinChunkRecords(split.data(), split.size(), joined.data(), joined.size()));
+  EXPECT_TRUE(JoinChunkRecords(split.data(), split.size(), joined.data(), joined.size(), first_timestamp));
   return joined;
 }
 
@@ -79,20 +79,47 @@ TEST(ChunkSplitTest, CutAndDamagedTailsComeBack) {
   EXPECT_EQ(RoundTrip(damaged, 5), damaged);
 }
 
+// Frees of blocks handed out earlier and mallocs that get back the block their class freed last, as
+// glibc's tcache does: the predicted mode is kept, round-trips, and stores far fewer address bytes.
+TEST(ChunkSplitTest, PredictedAddressesRoundTrip) {
+  TraceBuilder b(65536);
+  std::mt19937_64 rng(11);
+  std::vector<uint64_t> slots(256);
+  uint64_t next = 0x555555560000, t = 1;
+  for (uint64_t& slot : slots) {
+    slot = next += 0x120;
+    b.Add(1, Malloc(t++, slot, 64));
+  }
+  for (int i = 0; i < 1500; ++i) {
+    uint64_t& slot = slots[rng() % slots.size()];
+    Record r = Release(RecordKind::kFree, t++, slot);
+    r.flags = kFlagChunkRead, r.chunk_size = RequestToChunkSize(64);
+    b.Add(1, r);
+    b.Add(1, Malloc(t++, slot, 64));  // the block just freed comes back
+  }
+  const std::vector<uint8_t> records = Records(b);
+  EXPECT_EQ(RoundTrip(records, 1), records);
+  std::vector<uint8_t> split;
+  SplitChunkRecords(records.data(), records.size(), 1, &split);
+  uint32_t mode;
+  std::memcpy(&mode, split.data(), 4);
+  EXPECT_EQ(mode, 1u) << "the predicted form joined back differently and was dropped";
+}
+
 TEST(ChunkSplitTest, DamagedSplitFormIsRefused) {
   const std::vector<uint8_t> records = Records(Mixed());
   std::vector<uint8_t> split;
   SplitChunkRecords(records.data(), records.size(), 5, &split);
   std::vector<uint8_t> out(records.size());
   // Wrong expected size, a cut split form, and a directory that overruns it.
-  EXPECT_FALSE(JoinChunkRecords(split.data(), split.size(), out.data(), out.size() - 1));
-  EXPECT_FALSE(JoinChunkRecords(split.data(), split.size() - 1, out.data(), out.size()));
+  EXPECT_FALSE(JoinChunkRecords(split.data(), split.size(), out.data(), out.size() - 1, 5));
+  EXPECT_FALSE(JoinChunkRecords(split.data(), split.size() - 1, out.data(), out.size(), 5));
   std::vector<uint8_t> bad = split;
   const uint32_t huge = 0xffffffff;
-  std::memcpy(bad.data() + 8 + 2, &huge, 4);
-  EXPECT_FALSE(JoinChunkRecords(bad.data(), bad.size(), out.data(), out.size()));
+  std::memcpy(bad.data() + 12 + 2, &huge, 4);
+  EXPECT_FALSE(JoinChunkRecords(bad.data(), bad.size(), out.data(), out.size(), 5));
   for (size_t cut = 0; cut < split.size(); cut += 7) {
-    ASSERT_FALSE(JoinChunkRecords(split.data(), cut, out.data(), out.size())) << cut;
+    ASSERT_FALSE(JoinChunkRecords(split.data(), cut, out.data(), out.size(), 5)) << cut;
   }
 }
 

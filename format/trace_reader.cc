@@ -293,9 +293,12 @@ bool TraceReader::LoadChunk(Stream& s, size_t index, const uint8_t** base) {
   size_t got = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_), target, capacity, frame, ref.frame_size);
   bool joined = true;
   if (ref.split && !ZSTD_isError(got)) {
+    ChunkHeader split_header{};
+    if (got >= sizeof(ChunkHeader)) std::memcpy(&split_header, target, sizeof split_header);
     joined = got >= sizeof(ChunkHeader) &&
              JoinChunkRecords(target + sizeof(ChunkHeader), got - sizeof(ChunkHeader),
-                              buffer.data() + sizeof(ChunkHeader), ref.stored_size - sizeof(ChunkHeader));
+                              buffer.data() + sizeof(ChunkHeader), ref.stored_size - sizeof(ChunkHeader),
+                              split_header.first_timestamp);
     if (joined) {
       std::memcpy(buffer.data(), target, sizeof(ChunkHeader));
       got = ref.stored_size;
