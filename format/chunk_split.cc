@@ -72,19 +72,87 @@ uint64_t RequestClass(Shape shape, const uint64_t* values) {
   }
 }
 
+// Blocks handed out in this chunk and not yet given back: address -> (serial, size class). Open
+// addressing with linear probing and backward-shift deletion; entries carry the table's generation, so a
+// new chunk empties it by bumping the generation instead of clearing 2 MB.
+class LiveTable {
+ public:
+  struct Slot {
+    uint64_t address;
+    uint64_t serial;
+    uint64_t size_class;
+    uint64_t generation;
+  };
+  LiveTable() : slots_(kSlots) {}
+  void Reset() {
+    ++generation_;
+    size_ = 0;
+  }
+  // Room for one more (chunks of up to 64 MiB could hold more blocks than the table: the rest are not
+  // predicted, alike in both directions).
+  bool Full() const { return size_ >= kSlots / 2; }
+  const Slot* Find(uint64_t address) const {
+    for (size_t i = Home(address);; i = (i + 1) & kMask) {
+      const Slot& slot = slots_[i];
+      if (slot.generation != generation_) return nullptr;
+      if (slot.address == address) return &slot;
+    }
+  }
+  void Put(uint64_t address, uint64_t serial, uint64_t size_class) {
+    for (size_t i = Home(address);; i = (i + 1) & kMask) {
+      Slot& slot = slots_[i];
+      if (slot.generation != generation_ || slot.address == address) {
+        size_ += slot.generation != generation_;
+        slot = Slot{address, serial, size_class, generation_};
+        return;
+      }
+    }
+  }
+  void Erase(const Slot* found) {
+    size_t hole = static_cast<size_t>(found - slots_.data());
+    for (size_t i = (hole + 1) & kMask;; i = (i + 1) & kMask) {
+      Slot& slot = slots_[i];
+      if (slot.generation != generation_) break;
+      // Move the entry back into the hole unless its home lies cyclically in (hole, i].
+      const size_t home = Home(slot.address);
+      const bool stays = hole <= i ? (hole < home && home <= i) : (hole < home || home <= i);
+      if (stays) continue;
+      slots_[hole] = slot;
+      hole = i;
+    }
+    slots_[hole].generation = generation_ - 1;
+    --size_;
+  }
+
+ private:
+  // A chunk holds at most 64 KiB / 3 bytes of records, so at most ~22 k live blocks: load stays < 1/3.
+  static constexpr size_t kSlots = size_t{1} << 16;
+  static constexpr size_t kMask = kSlots - 1;
+  static size_t Home(uint64_t address) {
+    return static_cast<size_t>((address * 0x9e3779b97f4a7c15ull) >> 48);
+  }
+  std::vector<Slot> slots_;
+  uint64_t generation_ = 1;
+  size_t size_ = 0;
+};
+
 // What both directions know after each record, updated from the decoded record alone so that the
 // splitter and the joiner stay in step. Per chunk: chunks decode on their own.
 class Predictor {
  public:
-  struct Live {
-    uint64_t serial;
-    uint64_t size_class;
-  };
+  Predictor() { Reset(); }
+  void Reset() {
+    serial_ = 0;
+    by_serial_.clear();
+    live_.Reset();
+    for (Freed& f : small_) f.count = 0;
+    large_.clear();
+  }
 
   // Code for a block given back: its age in blocks handed out since (>= 1), or 0 if not known.
   uint64_t GivenBackCode(uint64_t address) const {
-    auto it = live_.find(address);
-    return it == live_.end() ? 0 : serial_ - it->second.serial;
+    const LiveTable::Slot* slot = live_.Find(address);
+    return slot ? serial_ - slot->serial : 0;
   }
   bool GivenBackAddress(uint64_t code, uint64_t* address) const {
     if (code == 0 || code > serial_) return false;
@@ -95,11 +163,10 @@ class Predictor {
   // block of its class, 0 = not predicted.
   uint64_t HandedOutCode(uint64_t address, uint64_t last, uint64_t size_class) const {
     if (address == last) return 1;
-    auto it = freed_.find(size_class);
-    if (it == freed_.end()) return 0;
-    const std::vector<uint64_t>& stack = it->second;
-    for (size_t i = 0; i < stack.size(); ++i) {
-      if (stack[stack.size() - 1 - i] == address) return 2 + i;
+    const Freed* f = FreedOf(size_class);
+    if (!f) return 0;
+    for (uint32_t i = 0; i < f->count; ++i) {
+      if (f->blocks[f->count - 1 - i] == address) return 2 + i;
     }
     return 0;
   }
@@ -108,9 +175,9 @@ class Predictor {
       *address = last;
       return true;
     }
-    auto it = freed_.find(size_class);
-    if (code < 2 || it == freed_.end() || code - 2 >= it->second.size()) return false;
-    *address = it->second[it->second.size() - 1 - (code - 2)];
+    const Freed* f = FreedOf(size_class);
+    if (code < 2 || !f || code - 2 >= f->count) return false;
+    *address = f->blocks[f->count - 1 - (code - 2)];
     return true;
   }
 
@@ -130,40 +197,65 @@ class Predictor {
   }
 
  private:
+  // The last blocks of one size class given back, oldest first.
+  struct Freed {
+    uint32_t count = 0;
+    uint64_t blocks[kFreedPerClass];
+  };
+  static constexpr size_t kSmallClasses = 512;  // classes up to 8 KiB in 16-byte steps: an array
+
+  const Freed* FreedOf(uint64_t size_class) const {
+    if (size_class / 16 < kSmallClasses) return &small_[size_class / 16];
+    auto it = large_.find(size_class);
+    return it == large_.end() ? nullptr : &it->second;
+  }
+  Freed& FreedFor(uint64_t size_class) {
+    return size_class / 16 < kSmallClasses ? small_[size_class / 16] : large_[size_class];
+  }
+
   void HandOut(uint64_t address, uint64_t size_class) {
     if (address == 0) return;
-    auto it = freed_.find(size_class);
-    if (it != freed_.end()) {
-      std::vector<uint64_t>& stack = it->second;
-      for (size_t i = stack.size(); i-- > 0;) {
-        if (stack[i] == address) {
-          stack.erase(stack.begin() + static_cast<ptrdiff_t>(i));
-          break;
-        }
+    Freed& f = FreedFor(size_class);
+    for (uint32_t i = f.count; i-- > 0;) {
+      if (f.blocks[i] == address) {
+        std::memmove(&f.blocks[i], &f.blocks[i + 1], (f.count - i - 1) * sizeof(uint64_t));
+        --f.count;
+        break;
       }
     }
-    live_[address] = Live{serial_, size_class};
+    if (live_.Full() && !live_.Find(address)) return;
+    live_.Put(address, serial_, size_class);
     by_serial_.push_back(address);
     ++serial_;
   }
   void GiveBack(uint64_t address, uint64_t size_class) {
     if (address == 0) return;
-    auto it = live_.find(address);
-    if (it != live_.end()) {
-      size_class = it->second.size_class;
-      live_.erase(it);
+    if (const LiveTable::Slot* slot = live_.Find(address)) {
+      size_class = slot->size_class;
+      live_.Erase(slot);
     }
     if (size_class == 0) return;
-    std::vector<uint64_t>& stack = freed_[size_class];
-    if (stack.size() == kFreedPerClass) stack.erase(stack.begin());
-    stack.push_back(address);
+    Freed& f = FreedFor(size_class);
+    if (f.count == kFreedPerClass) {
+      std::memmove(&f.blocks[0], &f.blocks[1], (kFreedPerClass - 1) * sizeof(uint64_t));
+      --f.count;
+    }
+    f.blocks[f.count++] = address;
   }
 
   uint64_t serial_ = 0;
   std::vector<uint64_t> by_serial_;
-  std::unordered_map<uint64_t, Live> live_;
-  std::unordered_map<uint64_t, std::vector<uint64_t>> freed_;
+  LiveTable live_;
+  Freed small_[kSmallClasses];
+  std::unordered_map<uint64_t, Freed> large_;
 };
+
+// One predictor per thread, reset for each chunk (its tables are large to make and cheap to reset).
+Predictor& ChunkPredictor() {
+  static thread_local Predictor predictor;
+  predictor.Reset();
+  return predictor;
+}
 
 bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_t first_timestamp);
 
@@ -173,7 +265,7 @@ void Split(const uint8_t* data, size_t size, uint64_t first_timestamp, uint32_t 
   // One vector per key, kept between calls (the packer splits chunk after chunk on one thread).
   static thread_local std::vector<std::vector<uint8_t>> streams(kKeyCount);
   for (auto& stream : streams) stream.clear();
-  Predictor predictor;
+  Predictor& predictor = ChunkPredictor();
   const uint8_t* p = data;
   const uint8_t* end = data + size;
   DeltaState state{first_timestamp, 0};
@@ -288,7 +380,7 @@ bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_
     offset += bytes;
   }
   if (offset != length) return false;
-  Predictor predictor;
+  Predictor& predictor = ChunkPredictor();
   DeltaState state{first_timestamp, 0};
   Record record;
   static thread_local uint64_t frames[kMaxFrames];

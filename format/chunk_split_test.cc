@@ -106,6 +106,19 @@ TEST(ChunkSplitTest, PredictedAddressesRoundTrip) {
   EXPECT_EQ(mode, 1u) << "the predicted form joined back differently and was dropped";
 }
 
+// A large chunk (the header allows up to 64 MiB) holds more live blocks than the predictor's table:
+// the rest go unpredicted, alike in both directions.
+TEST(ChunkSplitTest, MoreLiveBlocksThanTheTableRoundTrip) {
+  TraceBuilder b(1 << 20);
+  uint64_t t = 1;
+  for (uint64_t i = 0; i < 40000; ++i) b.Add(1, Malloc(t++, 0x555555560000 + i * 0x20, 16));
+  for (uint64_t i = 0; i < 40000; i += 3)
+    b.Add(1, Release(RecordKind::kFree, t++, 0x555555560000 + i * 0x20));
+  ASSERT_EQ(b.chunk_count(), 1u);
+  const std::vector<uint8_t> records = Records(b);
+  EXPECT_EQ(RoundTrip(records, 1), records);
+}
+
 TEST(ChunkSplitTest, DamagedSplitFormIsRefused) {
   const std::vector<uint8_t> records = Records(Mixed());
   std::vector<uint8_t> split;
