@@ -389,6 +389,7 @@ bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_
   // Copies n bytes from a stream to the output, if both have them.
   auto take = [&](Cursor& c, size_t n) {
     if (static_cast<size_t>(c.end - c.p) < n || static_cast<size_t>(o_end - o) < n) return false;
+    if (n == 0) return true;  // an absent stream's cursor is null: memcpy must not see it
     std::memcpy(o, c.p, n);
     c.p += n;
     o += n;
