@@ -136,6 +136,32 @@ class LiveTable {
   size_t size_ = 0;
 };
 
+// Payload varints of a call record, from its shape and flags (EncodeRecord's layout), or -1 for meta
+// records, whose payload is not a fixed list of varints. Predicted mode stores no length for call records.
+int FieldCount(Shape shape, uint8_t flags) {
+  int n;
+  switch (shape) {
+    case Shape::kAlloc:
+    case Shape::kBrk:
+    case Shape::kSbrk: n = 2; break;
+    case Shape::kArrayAlloc:
+    case Shape::kRealloc:
+    case Shape::kRelease:
+    case Shape::kMunmap:
+    case Shape::kMallopt: n = 3; break;
+    case Shape::kAlignedAlloc:
+    case Shape::kArrayRealloc:
+    case Shape::kMprotect: n = 4; break;
+    case Shape::kMremap: n = 5; break;
+    case Shape::kMmap: n = 7; break;
+    default: return -1;
+  }
+  if (flags & kFlagChunkRead) n += (flags & kFlagMmapped) ? 2 : 1;
+  if (flags & kFlagBrkMoved) n += 2;
+  if (flags & kFlagHasStack) n += 1;
+  return n;
+}
+
 // What both directions know after each record, updated from the decoded record alone so that the
 // splitter and the joiner stay in step. Per chunk: chunks decode on their own.
 class Predictor {
@@ -299,8 +325,11 @@ void Split(const uint8_t* data, size_t size, uint64_t first_timestamp, uint32_t 
       v += n;
     }
     uint8_t buffer[kMaxVarintBytes];
-    std::vector<uint8_t>& l = streams[kKeyL];
-    l.insert(l.end(), buffer, PutVarint(buffer, payload * 2 + (split ? 0 : 1)));
+    const int fields = mode == kModePredicted ? FieldCount(ShapeOf(record.kind), start[1]) : -1;
+    if (fields < 0 || !split) {  // (a call record that is not its fields would not join back: plain mode)
+      std::vector<uint8_t>& l = streams[kKeyL];
+      l.insert(l.end(), buffer, PutVarint(buffer, payload * 2 + (split ? 0 : 1)));
+    }
     const uint16_t kind = start[0];
     if (!split) {
       std::vector<uint8_t>& s = streams[static_cast<uint16_t>(kind << 4)];
@@ -400,23 +429,27 @@ bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_
     Cursor& a = cursors[kKeyA];
     if (a.end - a.p < 2) return false;
     const uint16_t kind = a.p[0];
+    const uint8_t flags = a.p[1];
     if (!take(a, 2)) return false;
     Cursor& t = cursors[kKeyT];
     const size_t tn = VarintLength(t.p, t.end);
     if (tn == 0 || !take(t, tn)) return false;
-    uint64_t coded;
-    if (!GetVarint(&cursors[kKeyL].p, cursors[kKeyL].end, &coded)) return false;
-    const uint64_t payload = coded >> 1;
-    if (payload > static_cast<uint64_t>(o_end - o)) return false;
+    bool known = false;
+    const Shape shape = ShapeOf(static_cast<RecordKind>(kind), &known);
+    const int fields = mode == kModePredicted && known ? FieldCount(shape, flags) : -1;
+    uint64_t coded = 0;
+    if (fields < 0) {
+      if (!GetVarint(&cursors[kKeyL].p, cursors[kKeyL].end, &coded)) return false;
+      if ((coded >> 1) > static_cast<uint64_t>(o_end - o)) return false;
+    }
     if (coded & 1) {
-      if (!take(cursors[kind << 4], payload)) return false;
+      if (!take(cursors[kind << 4], coded >> 1)) return false;
     } else {
-      bool known = false;
-      const Shape shape = ShapeOf(static_cast<RecordKind>(kind), &known);
       uint64_t values[16] = {};
       uint64_t last = state.last_address;
-      uint8_t* const payload_end = o + payload;
-      for (unsigned j = 0; o < payload_end; ++j) {
+      // A call record in predicted mode ends after its fields; anything else after its stored length.
+      uint8_t* const payload_end = fields < 0 ? o + (coded >> 1) : o_end;
+      for (unsigned j = 0; fields < 0 ? o < payload_end : j < static_cast<unsigned>(fields); ++j) {
         Cursor& s = cursors[kind << 4 | (j < 15 ? j : 15)];
         const Role role = mode == kModePredicted && known ? RoleOf(shape, j) : Role::kOther;
         if (role == Role::kOther) {
@@ -453,7 +486,7 @@ bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_
         if (j < 16) values[j] = 0;
         last += static_cast<uint64_t>(delta);
       }
-      if (o != payload_end) return false;
+      if (fields < 0 && o != payload_end) return false;
     }
     // The record as rebuilt, decoded: it moves the delta state and the predictor exactly as splitting did.
     const uint8_t* cursor = record_start;

@@ -20,7 +20,9 @@
 //                      of the request's size class (glibc's tcache and fastbins hand those out first)
 //   either             0 = not predicted: the varint as written follows in stream M
 //
-// Both directions keep the same per-chunk tables, updated from each record after it is decoded.
+// Call records (not meta ones) have no entry in stream L in predicted mode: their shape and flags say
+// how many varints follow. Both directions keep the same per-chunk tables, updated from each record
+// after it is decoded.
 // The packer joins what it split and keeps the plain mode for a chunk if the bytes differ.
 //
 // Split form (all integers little-endian):
