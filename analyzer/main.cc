@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   AddHtmlCommand(app, &action);
   AddDiffCommand(app, &action);
   AddExportCommand(app, &action);
+  AddPackCommand(app, &action);
 
   try {
     app.parse(argc, argv);

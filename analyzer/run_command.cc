@@ -20,6 +20,7 @@
 #include "analyzer/trace_pass.h"
 #include "analyzer/trace_summary.h"
 #include "format/trace_appender.h"
+#include "format/trace_packer.h"
 
 namespace memtrace::analyzer {
 
@@ -92,6 +93,42 @@ void RecordFatalSignal(const std::string& trace, int signal) {
   std::string error;
   if (!format::AppendRecordToTrace(trace, info.header.pid, record, &error)) {
     fmt::print(stderr, "memtrace: warning: could not note the fatal signal in the trace: {}\n", error);
+  }
+}
+
+// A traced process that outlived `run` (a daemonized child) still writes into its raw trace through
+// its mapping; a packed copy would miss the rest, so its trace stays raw.
+bool WriterAlive(const std::string& trace) {
+  std::string error;
+  std::unique_ptr<format::TraceReader> reader = format::TraceReader::Open(trace, &error);
+  if (!reader) return false;
+  const pid_t pid = static_cast<pid_t>(reader->header().pid);
+  return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+// Packs each trace in place; a failure leaves that trace raw and says why.
+void PackTraces(const std::vector<std::string>& traces, bool quiet) {
+  uint64_t raw = 0, packed = 0, count = 0;
+  for (const std::string& trace : traces) {
+    if (WriterAlive(trace)) {
+      fmt::print(stderr, "memtrace: {}: its process is still running; left raw (memtrace pack it later)\n",
+                 trace);
+      continue;
+    }
+    format::PackStats stats;
+    bool already_packed = false;
+    std::string error;
+    if (!format::PackTraceFile(trace, trace, format::kDefaultPackLevel, &stats, &already_packed, &error)) {
+      if (!already_packed) fmt::print(stderr, "memtrace: warning: trace left raw: {}\n", error);
+      continue;
+    }
+    raw += stats.raw_bytes;
+    packed += stats.packed_bytes;
+    ++count;
+  }
+  if (!quiet && count) {
+    fmt::print(stderr, "  packed     {} trace{}: {} -> {} bytes\n", count, count == 1 ? "" : "s", raw,
+               packed);
   }
 }
 
@@ -241,6 +278,7 @@ int RunTraced(const RunOptions& options) {
     fmt::print(stderr, "  children   {} more traces from child processes:\n", traces.size() - 1);
     for (size_t i = 1; i < traces.size(); ++i) fmt::print(stderr, "             {}\n", traces[i]);
   }
+  if (options.pack) PackTraces(traces, options.json);
   return exit_code;
 }
 

@@ -11,6 +11,7 @@ struct RunOptions {
   std::string output;  // trace path for the top process; empty: memtrace.PROGRAM.PID.mtr in the cwd
   bool stacks = true;
   bool json = false;  // print the closing summary as JSON
+  bool pack = true;   // pack every trace the run produced once the program has ended
   std::vector<std::string> command;
 };
 

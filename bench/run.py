@@ -253,7 +253,9 @@ class Cell:
     failed: str = ""
     # memtrace / heaptrack output of the last successful run
     outputs: list[str] = dataclasses.field(default_factory=list)
-    trace_bytes: int = 0
+    trace_bytes: int = 0          # memtrace: packed size (memtrace pack); heaptrack: its .zst
+    raw_bytes: int = 0            # memtrace: the raw .mtr as the preload left it
+    pack_seconds: float = 0.0     # memtrace: time `memtrace pack` took over all the run's traces
     events: int = 0               # calls recorded (memtrace calls.total; for heaptrack: see notes)
     root_events: int = 0          # memtrace: calls of the first process only
     analyzer_seconds: list[float] = dataclasses.field(default_factory=list)
@@ -369,7 +371,7 @@ class Bench:
     def summarize_memtrace(self, cell: Cell) -> None:
         if not cell.outputs:
             return
-        cell.trace_bytes = sum(os.path.getsize(p) for p in cell.outputs)
+        cell.raw_bytes = sum(os.path.getsize(p) for p in cell.outputs)
         per_trace = []
         incomplete = 0
         for path in cell.outputs:
@@ -392,6 +394,15 @@ class Bench:
             cell.notes.append(f"{len(per_trace)} traces (fork/exec children)")
         if incomplete:
             cell.notes.append(f"{incomplete} trace(s) without a trailer (exec'd or killed)")
+        # What `memtrace run` does after the program: pack each trace in place (timed in-process by
+        # memtrace itself, so the Python launcher is not counted). The analyzer rate below reads packed.
+        for path in cell.outputs:
+            result = capture([str(self.memtrace), "pack", "--json", path])
+            if result is None:
+                cell.notes.append(f"pack failed on {os.path.basename(path)}")
+                continue
+            cell.pack_seconds += json.loads(result)["seconds"]
+        cell.trace_bytes = sum(os.path.getsize(p) for p in cell.outputs)
         for _ in range(self.args.runs):
             start = time.perf_counter()
             for path in cell.outputs:
@@ -461,7 +472,7 @@ class Bench:
 
     def table(self) -> str:
         header = ["workload", "tool", "wall s", "spread", "x untr", "RSS MiB", "x RSS",
-                  "events", "B/event", "analyzer ev/s", "notes"]
+                  "events", "B/event", "raw B/ev", "pack s/Mev", "analyzer ev/s", "notes"]
         rows: list[list[str]] = []
         for name in self.args.workloads:
             wl = WORKLOADS[name]
@@ -479,7 +490,7 @@ class Bench:
                 rows.append(self.row(name, cell, base_r if cell.reduced else base, note=note))
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
         lines = []
-        numeric = {2, 3, 4, 5, 6, 7, 8, 9}
+        numeric = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
 
         def fmt(r: list[str]) -> str:
             return "  ".join(c.rjust(widths[i]) if i in numeric else c.ljust(widths[i])
@@ -501,10 +512,12 @@ class Bench:
         base_rss = ref.rss_kb() if ref else None
         if best is None:
             wall = cell.failed or "n/a"
-            return [name, label or cell.tool, wall, "", "", "", "", "", "", "", note]
+            return [name, label or cell.tool, wall, "", "", "", "", "", "", "", "", "", note]
         spread = cell.spread()
         events = cell.events
         bpe = fixed3(cell.trace_bytes / events) if cell.trace_bytes and events else ""
+        raw_bpe = fixed3(cell.raw_bytes / events) if cell.raw_bytes and events else ""
+        pack = fixed3(cell.pack_seconds / (events / 1e6)) if cell.pack_seconds and events else ""
         rate = ""
         if cell.analyzer_seconds and events:
             rate = si(events / min(cell.analyzer_seconds))
@@ -518,7 +531,7 @@ class Bench:
             f"{rss / 1024:.1f}" if rss else "",
             "1.00" if cell is ref else (f"{rss / base_rss:.2f}" if rss and base_rss else ""),
             f"{events:,}" if events else "",
-            bpe, rate, "; ".join(notes),
+            bpe, raw_bpe, pack, rate, "; ".join(notes),
         ]
 
     def to_json(self) -> dict:
@@ -526,7 +539,8 @@ class Bench:
             return {"workload": c.workload, "tool": c.tool, "argv": c.argv, "reduced": c.reduced,
                     "walls": [s.wall for s in c.samples], "maxrss_kb": [s.maxrss_kb for s in c.samples],
                     "status": [s.status for s in c.samples], "failed": c.failed,
-                    "trace_bytes": c.trace_bytes, "events": c.events,
+                    "trace_bytes": c.trace_bytes, "raw_bytes": c.raw_bytes,
+                    "pack_seconds": c.pack_seconds, "events": c.events,
                     "analyzer_seconds": c.analyzer_seconds, "notes": c.notes}
         return {"machine": machine_info(), "runs": self.args.runs, "quick": self.args.quick,
                 "cells": [cell_json(c) for c in self.cells.values()],
@@ -682,8 +696,11 @@ RSS      peak RSS (ru_maxrss via GNU time: max over the process tree, so for hea
          heaptrack_interpret's; the notes give heaptrack's own reading of the program's RSS)
 events   calls memtrace recorded (summary calls.total); heaptrack row: memtrace's count for the
          process heaptrack traced, used as the denominator of its B/event and analyzer rate
-B/event  trace file size / events (memtrace .mtr as written; heaptrack's .zst)
-analyzer events / best time of `memtrace summary` (memtrace rows) or `heaptrack_print` (heaptrack row)"""
+B/event  trace file size / events (memtrace: the packed .mtr, as `memtrace run` leaves it; heaptrack's .zst)
+raw B/ev memtrace: the raw .mtr as the preload wrote it (whole 64 KiB chunks), before `memtrace pack`
+pack     memtrace: seconds `memtrace pack` takes per million events (its own clock, all traces of the run)
+analyzer events / best time of `memtrace summary` on the packed traces (memtrace rows) or
+         `heaptrack_print` (heaptrack row)"""
 
 
 if __name__ == "__main__":

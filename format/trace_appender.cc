@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "format/packed_layout.h"
 #include "format/trace_layout.h"
 
 namespace memtrace::format {
@@ -23,6 +24,11 @@ bool AppendRecordToTrace(const std::string& path, uint32_t tid, const Record& re
             std::memcmp(header.magic, kFileMagic, sizeof kFileMagic) == 0 && header.chunk_bytes >= 4096;
   if (!ok) {
     *error = path + ": not a memtrace trace";
+    close(fd);
+    return false;
+  }
+  if (header.flags & kHeaderPacked) {
+    *error = path + ": the trace is packed; records can only be appended to a raw trace";
     close(fd);
     return false;
   }

@@ -55,11 +55,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   while (reader->Next(&event)) {
     ++records;
     // Every record takes at least three bytes (kind, flags, time delta): more records than that is a loop.
-    FUZZ_CHECK(records <= size / 3);
+    // A packed trace holds up to 64 KiB of records per chunk in far fewer bytes: bound by what it unpacks to.
+    FUZZ_CHECK(records <=
+               (reader->packed() ? reader->chunk_count() * reader->header().chunk_bytes : size) / 3);
     FUZZ_CHECK(event.frame_count <= memtrace::format::kMaxFrames);
     FUZZ_CHECK(event.frame_count == 0 || event.frames != nullptr);
-    FUZZ_CHECK(Inside(event.bytes, event.byte_count, data, size));
-    FUZZ_CHECK(Inside(event.build_id, event.build_id_count, data, size));
+    // A raw trace's records point into the input; a packed one's into the reader's chunk buffers, which
+    // the sanitizer checks through the touching loops below.
+    FUZZ_CHECK(reader->packed() || Inside(event.bytes, event.byte_count, data, size));
+    FUZZ_CHECK(reader->packed() || Inside(event.build_id, event.build_id_count, data, size));
     FUZZ_CHECK(event.byte_count <= memtrace::format::kMaxMetaBytes);
     // Touch what the pointers cover so a sanitizer sees any bad one.
     for (uint32_t i = 0; i < event.frame_count; ++i) checksum += event.frames[i];
@@ -69,6 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(reader->records_read() == records);
   FUZZ_CHECK(!reader->Next(&event));  // the end stays the end
   FUZZ_CHECK(reader->error().empty() || reader->error().find("corrupt") != std::string::npos);
+  // A raw chunk takes at least a ChunkHeader of the file, a packed one at least its index entry.
   FUZZ_CHECK(reader->thread_count() <= size / sizeof(memtrace::format::ChunkHeader));
   // Keep the checksum alive so the touching loops are not optimised away.
   volatile uint64_t sink = checksum;

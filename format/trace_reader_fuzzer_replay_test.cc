@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "format/packed_layout.h"
+#include "format/trace_packer.h"
 #include "format/trace_reader.h"
 #include "tests/support/trace_builder.h"
 
@@ -66,6 +68,14 @@ std::vector<std::pair<size_t, size_t>> InterestingRanges(const std::vector<uint8
   if (file.size() < sizeof(FileHeader)) return ranges;
   FileHeader header;
   std::memcpy(&header, file.data(), sizeof header);
+  if (header.flags & kHeaderPacked) {
+    // Packed: the frames, the index and the footer are all structure.
+    ranges.emplace_back(sizeof(FileHeader), file.size());
+    if (file.size() >= sizeof(FileHeader) + sizeof(PackedFooter)) {
+      ranges.emplace_back(file.size() - sizeof(PackedFooter), file.size());
+    }
+    return ranges;
+  }
   if (header.chunk_bytes < sizeof(ChunkHeader)) return ranges;
   for (uint64_t offset = kHeaderBytes; offset + sizeof(ChunkHeader) <= file.size();
        offset += header.chunk_bytes) {
@@ -145,7 +155,7 @@ class Mutator {
 
 TEST(TraceReaderFuzzerReplayTest, SeedsAreValidTraces) {
   const std::vector<Seed> seeds = LoadCorpus();
-  ASSERT_GE(seeds.size(), 3u) << "seed corpus missing from " << MEMTRACE_FUZZ_CORPUS_DIR;
+  ASSERT_GE(seeds.size(), 6u) << "seed corpus missing from " << MEMTRACE_FUZZ_CORPUS_DIR;
   for (const Seed& seed : seeds) {
     // A seed the reader rejects would make every mutation of it test only the header check.
     std::string error;
@@ -196,12 +206,21 @@ TEST(TraceReaderFuzzerReplayTest, MutatedSeedsKeepThePromises) {
 // ---- Seed corpus generator (disabled: run by hand when the format changes) ----
 // Seeds carry no .mtr suffix: .gitignore drops *.mtr, which is meant for traces left by test runs.
 
+void WriteFile(const std::string& name, const std::vector<uint8_t>& bytes) {
+  std::ofstream(std::string(MEMTRACE_FUZZ_CORPUS_DIR) + "/" + name, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Writes the raw seed and, as packed_NAME, its packed form.
 void WriteSeed(const std::string& name, std::vector<uint8_t> bytes, uint64_t keep) {
   // The writer's files end at whole chunks; the zero tail after the last committed byte carries nothing,
   // so the checked-in seeds stop there to stay small.
   bytes.resize(std::min<uint64_t>(bytes.size(), keep));
-  std::ofstream(std::string(MEMTRACE_FUZZ_CORPUS_DIR) + "/" + name, std::ios::binary)
-      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  WriteFile(name, bytes);
+  std::string error;
+  std::vector<uint8_t> packed = PackBytes(bytes.data(), bytes.size(), kDefaultPackLevel, &error);
+  ASSERT_FALSE(packed.empty()) << name << ": " << error;
+  WriteFile("packed_" + name, packed);
 }
 
 TEST(TraceReaderFuzzerReplayTest, DISABLED_WriteSeedCorpus) {

@@ -18,6 +18,12 @@ memtrace_unit_test(trace_reader_test
 memtrace_unit_test(trace_reader_errors_test
   SOURCES ${PROJECT_SOURCE_DIR}/format/trace_reader_errors_test.cc
   LIBRARIES memtrace_reader memtrace_test_support)
+memtrace_unit_test(chunk_split_test
+  SOURCES ${PROJECT_SOURCE_DIR}/format/chunk_split_test.cc
+  LIBRARIES memtrace_reader memtrace_test_support)
+memtrace_unit_test(trace_packer_test
+  SOURCES ${PROJECT_SOURCE_DIR}/format/trace_packer_test.cc
+  LIBRARIES memtrace_reader memtrace_test_support)
 
 # The fuzz target's own source, replayed over the seed corpus and fixed mutations on any compiler.
 set(MEMTRACE_TRACE_READER_CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz_corpus/trace_reader)
@@ -37,8 +43,9 @@ if(MEMTRACE_BUILD_FUZZERS)
   endif()
   add_executable(trace_reader_fuzzer
     ${PROJECT_SOURCE_DIR}/format/trace_reader_fuzzer.cc
+    ${PROJECT_SOURCE_DIR}/format/chunk_split.cc
     ${PROJECT_SOURCE_DIR}/format/trace_reader.cc)
-  target_link_libraries(trace_reader_fuzzer PRIVATE memtrace_codec)
+  target_link_libraries(trace_reader_fuzzer PRIVATE memtrace_codec PkgConfig::ZSTD)
   memtrace_strict(trace_reader_fuzzer)
   target_compile_options(trace_reader_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
   target_link_options(trace_reader_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined)

@@ -51,5 +51,6 @@ void AddReplayCommand(CLI::App& app, CommandAction* action);
 void AddHtmlCommand(CLI::App& app, CommandAction* action);
 void AddDiffCommand(CLI::App& app, CommandAction* action);
 void AddExportCommand(CLI::App& app, CommandAction* action);
+void AddPackCommand(CLI::App& app, CommandAction* action);
 
 }  // namespace memtrace::analyzer

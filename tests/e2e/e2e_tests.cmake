@@ -7,6 +7,7 @@ memtrace_e2e_test(test_bad_input)            # one-line errors; truncated and SI
 memtrace_e2e_test(test_run_command)          # `memtrace run` keeps stdout, stdin, exit code
 memtrace_e2e_test(test_behaviour_unchanged)  # errno and output identical traced and untraced
 memtrace_e2e_test(test_leaks)                # leaky's known leaks, nothing else
+memtrace_e2e_test(test_pack)                  # packed traces: same output as raw, damage is one error
 
 # Mappings libc makes on its own (locale files, gconv cache) and raw-syscall mappings: found by the
 # snapshots taken after setlocale/iconv_open and by the periodic check, so the exit verify is clean.

@@ -223,7 +223,7 @@ class FatalSignalTest(E2ETestCase):
 
     def test_memtrace_run_adds_no_second_end(self):
         out = os.path.join(self.workdir, "run.mtr")
-        proc = memtrace("run", "-o", out, "--", program("fatal_signal"), "segv")
+        proc = memtrace("run", "--no-pack", "-o", out, "--", program("fatal_signal"), "segv")
         self.assertEqual(proc.returncode, 128 + signal.SIGSEGV, proc.stderr)
         self.assertEndedBySignal(out, signal.SIGSEGV)
         # `memtrace run` notes a fatal signal by appending a chunk holding that one record; the
