@@ -36,16 +36,27 @@ TEST(FrameRuleCache, ConcurrentWritersNeverYieldAnotherKeysRule) {
   std::vector<uint64_t> keys;
   for (uint64_t i = 0; i < kRuleCacheSlots * 4; ++i) keys.push_back(RuleCacheKey(0x400000 + i * 16, 1));
   std::atomic<uint64_t> wrong{0}, hits{0};
+  std::atomic<int> writers_left{2};
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       uint64_t state = 0x9e3779b97f4a7c15ull * (t + 1);
-      for (int i = 0; i < 400000; ++i) {
+      auto next_key = [&] {
         state ^= state << 13, state ^= state >> 7, state ^= state << 17;
-        uint64_t key = keys[state % keys.size()];
-        if (t % 2) {
+        return keys[state % keys.size()];
+      };
+      if (t % 2) {
+        for (int i = 0; i < 400000; ++i) {
+          uint64_t key = next_key();
           StoreRule(key, RuleFor(key));
-        } else if (uint64_t rule = LookUpRule(key)) {
+        }
+        writers_left.fetch_sub(1);
+        return;
+      }
+      // Readers run at least as long as the writers (on a loaded machine the writers may start late).
+      for (int i = 0; i < 400000 || writers_left.load() > 0; ++i) {
+        uint64_t key = next_key();
+        if (uint64_t rule = LookUpRule(key)) {
           hits.fetch_add(1, std::memory_order_relaxed);
           if (rule != RuleFor(key)) wrong.fetch_add(1, std::memory_order_relaxed);
         }
