@@ -13,6 +13,7 @@
 
 #include "format/record_codec.h"
 #include "preload/fatal_signals.h"
+#include "preload/live_block_table.h"
 #include "preload/proc_maps.h"
 #include "preload/safe_memory.h"
 #include "preload/stack_capture.h"
@@ -24,131 +25,12 @@ namespace memtrace::preload {
 
 namespace {
 
+using format::kArenaHeapBytes;
 using format::LeakClass;
 
-// Scratch memory comes straight from the kernel: the scan must not allocate through the hooks.
-// ---- 1. The live blocks, recovered from this process's own trace -----------------------------------
-//
-// For every address the latest record decides: an allocation makes it live, a release dead. Taking
-// the latest by timestamp (allocation winning ties, as in the reader's merge) needs no global order.
+// The live blocks come from this process's own trace (live_block_table.h).
 
-// 24 bytes: with millions of blocks this table is most of the scan's memory.
-struct AddressState {
-  uint64_t address;  // 0: empty slot
-  uint64_t timestamp;
-  uint64_t size : 63;
-  uint64_t live : 1;
-};
-static_assert(sizeof(AddressState) == 24);
-
-using format::kArenaHeapBytes;
-constexpr int kMaxArenaHeaps = 4096;
-
-// Open addressing keyed by address, grown by doubling at 3/4 full: its size follows the number of
-// distinct addresses (close to the peak live count, since glibc reuses addresses), not the trace's
-// length. Linear probing stays short at that load with this multiplicative hash.
-struct AddressTable {
-  AddressState* slots = nullptr;
-  uint64_t mask = 0;
-  uint64_t used = 0;
-  uint64_t first_slots = 1 << 16;        // the size of the first table (a power of two)
-  bool failed = false;                   // out of memory: the scan is abandoned
-  uint64_t arena_heaps[kMaxArenaHeaps];  // bases of thread-arena heaps blocks were served from
-  int arena_heap_count = 0;
-
-  void NoteArenaHeap(uint64_t block) {
-    uint64_t base = block & ~(kArenaHeapBytes - 1);
-    for (int i = 0; i < arena_heap_count; ++i) {
-      if (arena_heaps[i] == base) return;
-    }
-    if (arena_heap_count < kMaxArenaHeaps) arena_heaps[arena_heap_count++] = base;
-  }
-
-  uint64_t bytes() const { return (mask + 1) * sizeof(AddressState); }
-
-  AddressState& Find(uint64_t address) {
-    uint64_t i = (address * 0x9e3779b97f4a7c15ull >> 20) & mask;
-    while (slots[i].address && slots[i].address != address) i = (i + 1) & mask;
-    return slots[i];
-  }
-
-  bool Grow() {
-    uint64_t old_slots = slots ? mask + 1 : 0;
-    uint64_t new_slots = old_slots ? old_slots * 2 : first_slots;
-    auto* grown = static_cast<AddressState*>(MapScratch(new_slots * sizeof(AddressState)));
-    if (!grown) return false;
-    AddressState* old = slots;
-    slots = grown;
-    mask = new_slots - 1;
-    for (uint64_t i = 0; i < old_slots; ++i) {
-      if (old[i].address) Find(old[i].address) = old[i];
-    }
-    UnmapScratch(old, old_slots * sizeof(AddressState));
-    return true;
-  }
-
-  // The slot for `address`, making room for a new one if needed (null when out of memory).
-  AddressState* Slot(uint64_t address) {
-    if (!slots || (used + 1) * 4 > (mask + 1) * 3) {
-      if (!Grow()) return nullptr;
-    }
-    AddressState& slot = Find(address);
-    if (!slot.address) ++used;
-    return &slot;
-  }
-};
-
-template <typename Visit>
-void ForEachCallRecord(const format::ChunkHeader* chunk, Visit visit) {
-  const uint8_t* cursor = reinterpret_cast<const uint8_t*>(chunk + 1);
-  const uint8_t* end = cursor + __atomic_load_n(&chunk->committed_bytes, __ATOMIC_ACQUIRE);
-  format::DeltaState deltas{chunk->first_timestamp, 0};
-  format::Record record;
-  uint64_t frames[format::kMaxFrames];
-  while (cursor < end &&
-         format::DecodeRecord(&cursor, end, deltas, &record, frames) == format::DecodeStatus::kOk) {
-    visit(record);
-  }
-}
-
-// Allocations minus releases, from the counts the writer keeps in each chunk's header: about the
-// number of blocks live at the end. The table is sized for them from the start, since growing it
-// needs the old and the new table at once (1.5 times the final size), and the scan runs when the
-// program's heap is at its largest. Threads still running may add a few more; the table then grows.
-void CountLiveBlocks(const format::ChunkHeader* chunk, void* context) {
-  auto& balance = *static_cast<int64_t*>(context);
-  balance += static_cast<int64_t>(__atomic_load_n(&chunk->blocks_allocated, __ATOMIC_RELAXED)) -
-             static_cast<int64_t>(__atomic_load_n(&chunk->blocks_released, __ATOMIC_RELAXED));
-}
-
-void ReplayChunk(const format::ChunkHeader* chunk, void* context) {
-  auto& table = *static_cast<AddressTable*>(context);
-  ForEachCallRecord(chunk, [&](const format::Record& r) {
-    bool allocation = format::YieldsBlock(r.kind) && r.address;
-    bool release = format::ShapeOf(r.kind) == format::Shape::kRelease;
-    if (!allocation && !release) return;
-    if (allocation && (r.flags & format::kFlagNonMainArena)) table.NoteArenaHeap(r.address);
-    if (table.failed) return;
-    AddressState* slot = table.Slot(r.address);
-    if (!slot) {
-      table.failed = true;
-      return;
-    }
-    AddressState& state = *slot;
-    if (state.address && (state.timestamp > r.timestamp || (state.timestamp == r.timestamp && release)))
-      return;
-    state.address = r.address;
-    state.timestamp = r.timestamp;
-    state.live = allocation;
-    if (allocation) {
-      format::Shape shape = format::ShapeOf(r.kind);
-      bool array = shape == format::Shape::kArrayAlloc || shape == format::Shape::kArrayRealloc;
-      state.size = array ? r.count * r.size : r.size;
-    }
-  });
-}
-
-// ---- 2. Marking, as valgrind's memcheck does it ----------------------------------------------------
+// ---- 1. Marking, as valgrind's memcheck does it ----------------------------------------------------
 
 enum State : uint8_t { kUnreached = 0, kReachable, kPossible, kIndirect, kDefinite };
 
@@ -290,7 +172,7 @@ struct Scanner {
   }
 };
 
-// ---- 3. Roots: every readable, writable mapping that is not heap, not memtrace's own -----------------
+// ---- 2. Roots: every readable, writable mapping that is not heap, not memtrace's own -----------------
 
 // Address ranges that are never roots: memtrace's own scratch memory and malloc's own heaps (whose
 // free chunks still hold stale pointers).

@@ -65,6 +65,10 @@ target_compile_options(symbolizer_test PRIVATE -O2 -g)
 # ---- preload/ ----
 # Compiled straight into the test (not through libmemtrace.so, whose hooks would trace the test itself).
 find_package(Threads REQUIRED)
+memtrace_unit_test(live_block_table_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/live_block_table_test.cc ${PROJECT_SOURCE_DIR}/preload/live_block_table.cc
+          ${PROJECT_SOURCE_DIR}/preload/safe_memory.cc
+  LIBRARIES memtrace_codec)
 memtrace_unit_test(stack_table_test
   SOURCES ${PROJECT_SOURCE_DIR}/preload/stack_table_test.cc ${PROJECT_SOURCE_DIR}/preload/stack_table.cc)
 memtrace_unit_test(thread_parking_test

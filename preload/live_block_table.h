@@ -1,0 +1,62 @@
+// The exit-time leak scan's first step: the blocks still live, recovered by replaying this process's own
+// trace chunk by chunk (the hooks keep no live-block table). For every address the latest record
+// decides: an allocation makes it live, a release dead. Taking the latest by timestamp (allocation
+// winning ties, as in the reader's merge) needs no global order.
+//
+// All memory comes from MapScratch (safe_memory.h), never from the hooked allocator. Single-threaded:
+// used by the thread running the scan only.
+#pragma once
+
+#include <cstdint>
+
+#include "format/record_codec.h"
+#include "format/trace_layout.h"
+
+namespace memtrace::preload {
+
+// 24 bytes: with millions of blocks this table is most of the scan's memory.
+struct AddressState {
+  uint64_t address;  // 0: empty slot
+  uint64_t timestamp;
+  uint64_t size : 63;
+  uint64_t live : 1;
+};
+static_assert(sizeof(AddressState) == 24);
+
+inline constexpr int kMaxArenaHeaps = 4096;
+
+// Open addressing keyed by address, grown by doubling at 3/4 full: its size follows the number of
+// distinct addresses (close to the peak live count, since glibc reuses addresses), not the trace's
+// length. Linear probing stays short at that load with this multiplicative hash.
+struct AddressTable {
+  AddressState* slots = nullptr;
+  uint64_t mask = 0;
+  uint64_t used = 0;
+  uint64_t first_slots = 1 << 16;        // the size of the first table (a power of two)
+  bool failed = false;                   // out of memory: the scan is abandoned
+  uint64_t arena_heaps[kMaxArenaHeaps];  // bases of thread-arena heaps blocks were served from
+  int arena_heap_count = 0;
+
+  void NoteArenaHeap(uint64_t block);
+  uint64_t bytes() const { return (mask + 1) * sizeof(AddressState); }
+  AddressState& Find(uint64_t address) {
+    uint64_t i = (address * 0x9e3779b97f4a7c15ull >> 20) & mask;
+    while (slots[i].address && slots[i].address != address) i = (i + 1) & mask;
+    return slots[i];
+  }
+  bool Grow();
+  // The slot for `address`, making room for a new one if needed (null when out of memory).
+  AddressState* Slot(uint64_t address);
+};
+
+// Allocations minus releases, from the counts the writer keeps in each chunk's header: about the
+// number of blocks live at the end. The table is sized for them from the start, since growing it
+// needs the old and the new table at once (1.5 times the final size), and the scan runs when the
+// program's heap is at its largest. Threads still running may add a few more; the table then grows.
+// `context`: an int64_t balance (ForEachChunk's visitor).
+void CountLiveBlocks(const format::ChunkHeader* chunk, void* context);
+
+// Applies one chunk's allocations and releases to the AddressTable at `context`.
+void ReplayChunk(const format::ChunkHeader* chunk, void* context);
+
+}  // namespace memtrace::preload
