@@ -36,3 +36,17 @@ static inline int bench_flag(int argc, char** argv, const char* name) {
     if (strcmp(argv[i], name) == 0) return 1;
   return 0;
 }
+
+// `n` malloc(64)/free pairs, each block touched once: the fixed-size churn of `churn --fixed64` and of
+// `depth` at the bottom of its recursion. Returns a checksum the caller keeps alive.
+static inline uint64_t bench_fixed64_pairs(long n) {
+  uint64_t checksum = 0;
+  for (long i = 0; i < n; ++i) {
+    char* p = malloc(64);
+    p[0] = (char)i;
+    bench_escape(p);
+    checksum += (uint8_t)p[0];
+    free(p);
+  }
+  return checksum;
+}

@@ -14,13 +14,7 @@ int main(int argc, char** argv) {
   uint64_t checksum = 0;
 
   if (bench_flag(argc, argv, "--fixed64")) {
-    for (long i = 0; i < n; ++i) {
-      char* p = malloc(64);
-      p[0] = (char)i;
-      bench_escape(p);
-      checksum += (uint8_t)p[0];
-      free(p);
-    }
+    checksum = bench_fixed64_pairs(n);
   } else {
     void** slots = calloc((size_t)window, sizeof *slots);
     uint64_t rng = 0x9E3779B97F4A7C15ULL;

@@ -15,13 +15,7 @@ __attribute__((noinline)) static void descend(int remaining, long n) {
     bench_escape(&checksum);
     return;
   }
-  for (long i = 0; i < n; ++i) {
-    char* p = malloc(64);
-    p[0] = (char)i;
-    bench_escape(p);
-    checksum += (uint8_t)p[0];
-    free(p);
-  }
+  checksum += bench_fixed64_pairs(n);
 }
 
 int main(int argc, char** argv) {

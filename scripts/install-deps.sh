@@ -6,6 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libfmt-dev libabsl-dev libgtest-dev libgmock-dev libcli11-dev libzstd-dev libunwind-dev libdw-dev libelf-dev zlib1g-dev
   strace valgrind heaptrack python3 golang-go
+  libc6-dbg  # libc's separate debug file: test_cxx_stacks symbolizes a libc frame from it
   libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
   chromium
 )
