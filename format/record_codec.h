@@ -309,6 +309,43 @@ inline uint8_t* EncodeRecord(uint8_t* out, DeltaState& state, const Record& r) {
   return EncodeRecord(out, state, r, r.timestamp);
 }
 
+// The hooks' fast path: the same bytes EncodeRecord writes for the two records most traces are made of,
+// without building a Record. `flags` may hold only kFlagChunkRead, kFlagNonMainArena and kFlagHasStack
+// (no mmapped chunk, no break move); `stack_id` is written only with kFlagHasStack. Same room and
+// timestamp contract as EncodeRecord; kFastRecordBytes bounds either.
+inline constexpr size_t kFastRecordBytes = 2 + 6 * kMaxVarintBytes;
+
+// A Shape::kAlloc record (malloc, valloc, pvalloc, operator new without alignment).
+inline uint8_t* EncodeHeapAllocation(uint8_t* out, DeltaState& state, RecordKind kind, uint8_t flags,
+                                     uint64_t timestamp, uint64_t size, uint64_t address, uint64_t chunk_size,
+                                     uint32_t stack_id) {
+  out[0] = static_cast<uint8_t>(kind);
+  out[1] = flags;
+  out = PutVarint(out + 2, timestamp - state.last_timestamp);
+  state.last_timestamp = timestamp;
+  out = PutVarint(out, size);
+  out = internal::PutAddress(out, state, address);
+  if (flags & kFlagChunkRead)
+    out = PutSignedVarint(out, static_cast<int64_t>(chunk_size - RequestToChunkSize(size)));
+  if (flags & kFlagHasStack) out = PutVarint(out, stack_id);
+  return out;
+}
+
+// A Shape::kRelease record of a block that was not an mmapped chunk (free, operator delete).
+inline uint8_t* EncodeHeapRelease(uint8_t* out, DeltaState& state, RecordKind kind, uint8_t flags,
+                                  uint64_t timestamp, uint64_t address, uint64_t size, uint64_t alignment,
+                                  uint32_t stack_id) {
+  out[0] = static_cast<uint8_t>(kind);
+  out[1] = flags;
+  out = PutVarint(out + 2, timestamp - state.last_timestamp);
+  state.last_timestamp = timestamp;
+  out = internal::PutAddress(out, state, address);
+  out = PutVarint(out, size);
+  out = PutVarint(out, alignment);
+  if (flags & kFlagHasStack) out = PutVarint(out, stack_id);
+  return out;
+}
+
 enum class DecodeStatus { kOk, kTruncated, kCorrupt };
 
 // Decodes one record from [*cursor, end) into *r. Stack frames are written to `frames` (kMaxFrames

@@ -20,6 +20,12 @@ extern std::atomic<uint64_t> known_break;
 
 inline uint64_t CurrentBreak() { return reinterpret_cast<uint64_t>(__curbrk); }
 
+// True if the break moved since the last move reported (the fast path's test: such a call needs a Record).
+inline bool BreakMoved() {
+  uint64_t now = CurrentBreak();
+  return now != 0 && now != known_break.load(std::memory_order_relaxed);
+}
+
 // Marks `record` with the break move that happened since the last one reported, if any.
 inline void NoteBreakMove(format::Record& record) {
   uint64_t now = CurrentBreak();

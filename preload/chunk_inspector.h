@@ -43,6 +43,12 @@ inline void InspectReleasedChunk(const void* block, format::Record& record) {
   record.chunk_offset = words[-2];
 }
 
+// True if `block` (about to be released) is glibc's and not an mmapped chunk: its release record needs
+// no chunk facts, so the hooks can take the fast path once the real call returned.
+inline bool IsHeapChunk(const void* block) {
+  return chunk_headers_readable && !(static_cast<const uint64_t*>(block)[-1] & 2);
+}
+
 // glibc's heap_info, at the start of every thread-arena heap (arena.c): heaps are HEAP_MAX_SIZE
 // (64 MiB) reservations aligned to their size, made read-write as they grow.
 struct ArenaHeapInfo {
@@ -52,14 +58,22 @@ struct ArenaHeapInfo {
   uint64_t writable_size;  // bytes made read-write (mprotect_size)
 };
 
+// True if `address` (from a thread arena) lies in the heap this thread last reported, at the read-write
+// size it reported: nothing to record.
+inline bool ArenaHeapUnchanged(uint64_t address, const ThreadState& thread) {
+  uint64_t base = address & ~(format::kArenaHeapBytes - 1);
+  return base == thread.arena_heap &&
+         reinterpret_cast<const ArenaHeapInfo*>(base)->writable_size == thread.arena_heap_writable;
+}
+
 // For a block from a thread arena, the heap it lives in and its current read-write size; returns false
 // if unchanged since this thread last looked (the common case: no record needed).
 inline bool ArenaHeapChanged(const format::Record& record, ThreadState& thread, uint64_t* base,
                              const ArenaHeapInfo** info) {
   if (!(record.flags & format::kFlagNonMainArena) || !record.address) return false;
+  if (ArenaHeapUnchanged(record.address, thread)) return false;
   *base = record.address & ~(format::kArenaHeapBytes - 1);
   *info = reinterpret_cast<const ArenaHeapInfo*>(*base);
-  if (*base == thread.arena_heap && (*info)->writable_size == thread.arena_heap_writable) return false;
   thread.arena_heap = *base;
   thread.arena_heap_writable = (*info)->writable_size;
   return true;

@@ -9,6 +9,7 @@
 
 #include <atomic>
 
+#include "preload/brk_watch.h"
 #include "preload/chunk_inspector.h"
 #include "preload/maps_watch.h"
 #include "preload/stack_capture.h"
@@ -80,21 +81,10 @@ class HookScope {
   // real function set it.
   void Emit(format::Record& record) {
     int saved = errno;
-    if (stacks_enabled && !format::IsMeta(record.kind) &&
-        (release_stacks || format::ShapeOf(record.kind) != format::Shape::kRelease)) {
-      if (!stack_captured_) {
-        if (thread_.unwound) {
-          stack_id_ = CaptureStack(thread_, record.timestamp);
-        } else {
-          InternalWork first_unwind;  // libunwind's first use in a thread allocates its TLS via malloc
-          stack_id_ = CaptureStack(thread_, record.timestamp);
-          thread_.unwound = true;
-        }
-        stack_captured_ = true;
-      }
-      if (stack_id_) {
+    if (!format::IsMeta(record.kind)) {
+      if (uint32_t stack = StackFor(format::ShapeOf(record.kind), record.timestamp)) {
         record.flags |= format::kFlagHasStack;
-        record.stack_id = stack_id_;
+        record.stack_id = stack;
       }
     }
     Append(thread_, record);
@@ -103,7 +93,89 @@ class HookScope {
     errno = saved;
   }
 
+  // Records an allocation of Shape::kAlloc (malloc, valloc, pvalloc, plain operator new) that returned
+  // `block`. An ordinary heap chunk with nothing else to report (no break move, no new arena heap) is
+  // encoded straight into the chunk, without a Record: this is most of every trace.
+  void EmitAllocation(format::RecordKind kind, uint64_t size, void* block) {
+    uint64_t timestamp = NowNanoseconds();
+    if (block && chunk_headers_readable && !BreakMoved()) {
+      uint64_t size_word = static_cast<const uint64_t*>(block)[-1];
+      if (!(size_word & 2) && (!(size_word & 4) || ArenaHeapUnchanged(AddressOf(block), thread_))) {
+        uint8_t flags = format::kFlagChunkRead | (size_word & 4 ? format::kFlagNonMainArena : 0);
+        if (EmitFast(flags, format::Shape::kAlloc, timestamp,
+                     [&](uint8_t* out, uint8_t all_flags, uint64_t at) {
+                       return format::EncodeHeapAllocation(out, thread_.deltas, kind, all_flags, at, size,
+                                                           AddressOf(block),
+                                                           size_word & format::kChunkSizeMask, stack_id_);
+                     }))
+          return;
+      }
+    }
+    format::Record record;
+    record.kind = kind;
+    record.size = size;
+    record.timestamp = timestamp;
+    record.address = AddressOf(block);
+    InspectAllocatedChunk(block, record);
+    NoteBreakMove(record);
+    Emit(record);
+  }
+
+  // Records the release of `block`, which IsHeapChunk said before the real call was an ordinary heap
+  // chunk, stamped `timestamp` (taken before the real call). `size` and `alignment` are sized and
+  // aligned delete's arguments, else 0.
+  void EmitHeapRelease(format::RecordKind kind, void* block, uint64_t size, uint64_t alignment,
+                       uint64_t timestamp) {
+    if (!BreakMoved() &&
+        EmitFast(0, format::Shape::kRelease, timestamp, [&](uint8_t* out, uint8_t all_flags, uint64_t at) {
+          return format::EncodeHeapRelease(out, thread_.deltas, kind, all_flags, at, AddressOf(block), size,
+                                           alignment, stack_id_);
+        }))
+      return;
+    format::Record record;
+    record.kind = kind;
+    record.timestamp = timestamp;
+    record.address = AddressOf(block);
+    record.size = size;
+    record.alignment = alignment;
+    NoteBreakMove(record);
+    Emit(record);
+  }
+
  private:
+  // The stack to record with a call of `shape`, captured once per hooked call; 0 for none.
+  uint32_t StackFor(format::Shape shape, uint64_t timestamp) {
+    if (!stacks_enabled || (!release_stacks && shape == format::Shape::kRelease)) return 0;
+    if (!stack_captured_) {
+      if (thread_.unwound) {
+        stack_id_ = CaptureStack(thread_, timestamp);
+      } else {
+        InternalWork first_unwind;  // libunwind's first use in a thread allocates its TLS via malloc
+        stack_id_ = CaptureStack(thread_, timestamp);
+        thread_.unwound = true;
+      }
+      stack_captured_ = true;
+    }
+    return stack_id_;
+  }
+
+  // The fast path's shared part: adds the stack, checks for room, encodes with `encode(out, flags,
+  // timestamp)` and publishes. False (nothing written) when Append must take the call.
+  template <typename Encode>
+  bool EmitFast(uint8_t flags, format::Shape shape, uint64_t timestamp, Encode encode) {
+    int saved = errno;
+    if (StackFor(shape, timestamp)) flags |= format::kFlagHasStack;
+    uint8_t* out = FastRecordRoom(thread_);
+    if (out) {
+      // Records of one thread never go back in time (see Append).
+      uint64_t at = timestamp > thread_.deltas.last_timestamp ? timestamp : thread_.deltas.last_timestamp;
+      CommitFastRecord(thread_, encode(out, flags, at), shape != format::Shape::kRelease);
+      MaybeCheckMaps(thread_, timestamp);
+    }
+    errno = saved;
+    return out != nullptr;
+  }
+
   // A thread arena's heap, the first time this thread allocates from it or when it grew: the
   // allocator's own mappings, which no hook sees.
   void ReportArenaHeap(const format::Record& record) {

@@ -257,6 +257,7 @@ bool InitializeTracer() {
   // The break before memtrace does anything (its start-up may allocate).
   if (!CurrentBreak()) real.sbrk(0);  // makes libc look the break up now, as its first malloc would anyway
   known_break.store(CurrentBreak(), std::memory_order_relaxed);
+  InitializeClock();
   allocator_path = ResolveRealFunctions();
   chunk_headers_readable = RealMallocIsGlibc();
   malloc_shadowed = MallocDefinedBeforeUs();

@@ -16,7 +16,7 @@ using namespace memtrace::preload;
 namespace {
 
 // Records an allocation that returned `block`; `record` already holds the call's arguments.
-void EmitAllocation(HookScope& scope, Record& record, void* block) {
+void EmitAllocationRecord(HookScope& scope, Record& record, void* block) {
   record.timestamp = NowNanoseconds();
   record.address = AddressOf(block);
   InspectAllocatedChunk(block, record);
@@ -68,10 +68,7 @@ MEMTRACE_EXPORT void* malloc(size_t size) {
   HookScope scope;
   if (!scope.active()) return real.malloc(size);
   void* block = real.malloc(size);
-  Record record;
-  record.kind = RecordKind::kMalloc;
-  record.size = size;
-  EmitAllocation(scope, record, block);
+  scope.EmitAllocation(RecordKind::kMalloc, size, block);
   return block;
 }
 
@@ -83,7 +80,7 @@ MEMTRACE_EXPORT void* calloc(size_t count, size_t size) {
   record.kind = RecordKind::kCalloc;
   record.count = count;
   record.size = size;
-  EmitAllocation(scope, record, block);
+  EmitAllocationRecord(scope, record, block);
   return block;
 }
 
@@ -91,6 +88,12 @@ MEMTRACE_EXPORT void free(void* block) {
   if (!block) return real.free(block);
   HookScope scope;
   if (!scope.active()) return real.free(block);
+  if (IsHeapChunk(block)) {
+    uint64_t timestamp = NowNanoseconds();
+    real.free(block);
+    scope.EmitHeapRelease(RecordKind::kFree, block, 0, 0, timestamp);
+    return;
+  }
   Record record = ReleaseOf(RecordKind::kFree, block);
   real.free(block);
   NoteBreakMove(record);
@@ -135,7 +138,7 @@ MEMTRACE_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
   record.alignment = alignment;
   record.size = size;
   record.result = result;
-  EmitAllocation(scope, record, result == 0 ? *out : nullptr);
+  EmitAllocationRecord(scope, record, result == 0 ? *out : nullptr);
   return result;
 }
 
@@ -147,7 +150,7 @@ MEMTRACE_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
   record.kind = RecordKind::kAlignedAlloc;
   record.alignment = alignment;
   record.size = size;
-  EmitAllocation(scope, record, block);
+  EmitAllocationRecord(scope, record, block);
   return block;
 }
 
@@ -159,7 +162,7 @@ MEMTRACE_EXPORT void* memalign(size_t alignment, size_t size) {
   record.kind = RecordKind::kMemalign;
   record.alignment = alignment;
   record.size = size;
-  EmitAllocation(scope, record, block);
+  EmitAllocationRecord(scope, record, block);
   return block;
 }
 
@@ -167,10 +170,7 @@ MEMTRACE_EXPORT void* valloc(size_t size) {
   HookScope scope;
   if (!scope.active()) return real.valloc(size);
   void* block = real.valloc(size);
-  Record record;
-  record.kind = RecordKind::kValloc;
-  record.size = size;
-  EmitAllocation(scope, record, block);
+  scope.EmitAllocation(RecordKind::kValloc, size, block);
   return block;
 }
 
@@ -178,10 +178,7 @@ MEMTRACE_EXPORT void* pvalloc(size_t size) {
   HookScope scope;
   if (!scope.active()) return real.pvalloc(size);
   void* block = real.pvalloc(size);
-  Record record;
-  record.kind = RecordKind::kPvalloc;
-  record.size = size;
-  EmitAllocation(scope, record, block);
+  scope.EmitAllocation(RecordKind::kPvalloc, size, block);
   return block;
 }
 

@@ -6,7 +6,9 @@
 // only if that fails does it call the throwing variant, outside any memtrace state, and let the
 // exception pass through (our frames have unwind tables and hold nothing that needs cleaning up).
 #include <dlfcn.h>
+#include <string.h>
 
+#include <atomic>
 #include <cstddef>
 #include <new>
 
@@ -14,6 +16,7 @@
 #include "preload/chunk_inspector.h"
 #include "preload/export.h"
 #include "preload/hook_guard.h"
+#include "preload/real_functions.h"
 
 using memtrace::format::Record;
 using memtrace::format::RecordKind;
@@ -55,6 +58,10 @@ void (*next_delete_array_aligned_nothrow)(void*, Align, Nothrow);
 
 // Records a successful or failed allocation of `size` bytes (alignment 0: none asked).
 void* RecordNew(HookScope& scope, RecordKind kind, size_t size, size_t alignment, void* block) {
+  if (!alignment) {
+    scope.EmitAllocation(kind, size, block);
+    return block;
+  }
   Record record;
   record.kind = kind;
   record.size = size;
@@ -67,14 +74,40 @@ void* RecordNew(HookScope& scope, RecordKind kind, size_t size, size_t alignment
   return block;
 }
 
+// libstdc++'s plain operator new is `malloc(size ? size : 1)` in a new-handler loop, and its plain and
+// sized delete are `free`. When those are the definitions the program reaches (libstdc++'s new and
+// delete, memtrace's malloc and free, glibc's allocator behind them), the hooks call glibc directly:
+// this skips libstdc++'s nothrow wrapper (a try/catch frame) and a nested hook per call. Anything else
+// (a library defining its own operator new, an executable with its own malloc) keeps the forwarding.
+// Decided on first use; a benign race decides twice, the same way.
+enum class Direct : int { kUnknown, kYes, kNo };
+std::atomic<Direct> direct_new_delete{Direct::kUnknown};
+
+bool DefinedByLibstdcxx(void* function) {
+  Dl_info info;
+  return function && dladdr(function, &info) && info.dli_fname && strstr(info.dli_fname, "libstdc++");
+}
+
+bool DirectNewDelete() {
+  Direct direct = direct_new_delete.load(std::memory_order_relaxed);
+  if (direct != Direct::kUnknown) return direct == Direct::kYes;
+  InternalWork work;  // dlsym and dladdr may allocate
+  bool yes = ChunkHeadersReadable() && dlsym(RTLD_DEFAULT, "malloc") == reinterpret_cast<void*>(&malloc) &&
+             dlsym(RTLD_DEFAULT, "free") == reinterpret_cast<void*>(&free) &&
+             DefinedByLibstdcxx(reinterpret_cast<void*>(Next(next_new, "_Znwm"))) &&
+             DefinedByLibstdcxx(reinterpret_cast<void*>(Next(next_delete, "_ZdlPv")));
+  direct_new_delete.store(yes ? Direct::kYes : Direct::kNo, std::memory_order_relaxed);
+  return yes;
+}
+
 // A throwing new: try without throwing under the hook, fall back to the real throwing call outside.
 template <typename TryNothrow, typename Throwing>
 void* TracedNew(RecordKind kind, size_t size, size_t alignment, TryNothrow try_nothrow, Throwing throwing) {
   {
     HookScope scope;
     if (scope.active()) {
-      void* block;
-      {
+      void* block = !alignment && DirectNewDelete() ? real.malloc(size ? size : 1) : nullptr;
+      if (!block) {
         InternalWork work;  // libstdc++'s operator new calls the hooked operator new and malloc
         block = try_nothrow();
       }
@@ -101,6 +134,17 @@ void TracedDelete(RecordKind kind, void* block, size_t size, size_t alignment, C
   if (!block) return call();
   HookScope scope;
   if (!scope.active()) return call();
+  if (IsHeapChunk(block)) {
+    uint64_t timestamp = NowNanoseconds();
+    if (!alignment && DirectNewDelete()) {
+      real.free(block);
+    } else {
+      InternalWork work;  // libstdc++'s operator delete calls the hooked free
+      call();
+    }
+    scope.EmitHeapRelease(kind, block, size, alignment, timestamp);
+    return;
+  }
   Record record;
   record.kind = kind;
   record.timestamp = NowNanoseconds();
@@ -109,7 +153,7 @@ void TracedDelete(RecordKind kind, void* block, size_t size, size_t alignment, C
   record.alignment = alignment;
   InspectReleasedChunk(block, record);
   {
-    InternalWork work;  // libstdc++'s operator delete calls the hooked free
+    InternalWork work;
     call();
   }
   NoteBreakMove(record);

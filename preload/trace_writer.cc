@@ -36,7 +36,6 @@ int trace_fd = -1;
 dev_t trace_dev = 0;
 ino_t trace_ino = 0;
 char trace_path[4096];
-std::atomic<uint32_t> generation{1};
 std::atomic<bool> writer_broken{false};
 // A segment's mapping: null until first used, kUnmapped once all its chunks were full and it was unmapped.
 std::atomic<uint8_t*> segments[kMaxSegments];
@@ -212,19 +211,9 @@ bool AcquireChunk(ThreadState& thread, uint64_t timestamp) {
   return true;
 }
 
-void Commit(ThreadState& thread, uint8_t* end) {
-  thread.cursor = end;
-  auto committed = static_cast<uint32_t>(end - reinterpret_cast<uint8_t*>(thread.chunk + 1));
-  __atomic_store_n(&thread.chunk->committed_bytes, committed, __ATOMIC_RELEASE);
-}
-
 }  // namespace
 
-uint64_t NowNanoseconds() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
+std::atomic<uint32_t> trace_generation{1};
 
 uint32_t CurrentTid() { return static_cast<uint32_t>(syscall(SYS_gettid)); }
 
@@ -306,7 +295,7 @@ FileHeader* OpenTrace() {
 }
 
 FileHeader* ReopenAfterFork() {
-  generation.fetch_add(1, std::memory_order_relaxed);
+  trace_generation.fetch_add(1, std::memory_order_relaxed);
   for (uint32_t i = 0; i < kMaxSegments; ++i) {
     uint8_t* base = segments[i].exchange(nullptr);
     if (base && base != kUnmapped) RawMunmap(base, kSegmentBytes);
@@ -321,7 +310,7 @@ FileHeader* ReopenAfterFork() {
 }
 
 void Append(ThreadState& thread, const format::Record& record) {
-  uint32_t current = generation.load(std::memory_order_relaxed);
+  uint32_t current = trace_generation.load(std::memory_order_relaxed);
   if (thread.generation != current) {
     // First record of this thread, or of the fork child this thread now lives in.
     thread.generation = current;
@@ -347,7 +336,7 @@ void Append(ThreadState& thread, const format::Record& record) {
     out = format::EncodeRecord(out, thread.deltas, dropped, timestamp);
     __atomic_fetch_sub(&thread.dropped, count, __ATOMIC_RELAXED);  // a handler may have added more
   }
-  Commit(thread, format::EncodeRecord(out, thread.deltas, record, timestamp));
+  PublishRecords(thread, format::EncodeRecord(out, thread.deltas, record, timestamp));
   if (format::YieldsBlock(record.kind)) {
     thread.chunk->blocks_allocated += record.address != 0;
   } else if (format::ShapeOf(record.kind) == format::Shape::kRelease) {

@@ -6,11 +6,14 @@
 // async-signal-safe. OpenTrace and ReopenAfterFork run while no other thread of the process can write.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "format/record_codec.h"
 #include "format/trace_layout.h"
 #include "preload/thread_state.h"
+#include "preload/tsc_clock.h"
 
 namespace memtrace::preload {
 
@@ -24,6 +27,37 @@ format::FileHeader* ReopenAfterFork();
 // Appends `record` to the calling thread's chunk; counts it as dropped if the trace cannot grow.
 void Append(ThreadState& thread, const format::Record& record);
 
+// Bumped by ReopenAfterFork: a thread whose ThreadState::generation differs holds the parent's chunk.
+extern std::atomic<uint32_t> trace_generation;
+
+// The hot path of Append for records the hooks encode themselves (format::EncodeHeapAllocation and
+// EncodeHeapRelease): where the calling thread's next record goes, or null when Append must write it
+// (no chunk yet or not enough room, a fork since the thread's last record, dropped calls to report).
+inline uint8_t* FastRecordRoom(ThreadState& thread) {
+  if (thread.generation != trace_generation.load(std::memory_order_relaxed) ||
+      static_cast<size_t>(thread.limit - thread.cursor) < format::kFastRecordBytes ||
+      __atomic_load_n(&thread.dropped, __ATOMIC_RELAXED)) [[unlikely]]
+    return nullptr;
+  return thread.cursor;
+}
+
+// Makes the thread's chunk up to `end` visible to readers (the exit-time scan, a crash's reader).
+inline void PublishRecords(ThreadState& thread, uint8_t* end) {
+  thread.cursor = end;
+  auto committed = static_cast<uint32_t>(end - reinterpret_cast<uint8_t*>(thread.chunk + 1));
+  __atomic_store_n(&thread.chunk->committed_bytes, committed, __ATOMIC_RELEASE);
+}
+
+// Publishes a record written at FastRecordRoom(thread), ending at `end`, as Append does.
+inline void CommitFastRecord(ThreadState& thread, uint8_t* end, bool allocation) {
+  PublishRecords(thread, end);
+  if (allocation) {
+    ++thread.chunk->blocks_allocated;
+  } else {
+    ++thread.chunk->blocks_released;
+  }
+}
+
 // Visits every chunk this process has taken so far, for the exit-time leak scan. Chunks other threads
 // are still filling are visited with what they had committed.
 void ForEachChunk(void (*visit)(const format::ChunkHeader* chunk, void* context), void* context);
@@ -36,8 +70,6 @@ uint32_t TracedPid();
 
 // The trace's path (empty before OpenTrace).
 const char* TracePath();
-
-uint64_t NowNanoseconds();
 
 // Raw syscalls: the writer must not depend on functions the program may have wrapped or broken.
 uint32_t CurrentTid();

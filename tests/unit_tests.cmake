@@ -71,6 +71,9 @@ memtrace_unit_test(live_block_table_test
   LIBRARIES memtrace_codec)
 memtrace_unit_test(stack_table_test
   SOURCES ${PROJECT_SOURCE_DIR}/preload/stack_table_test.cc ${PROJECT_SOURCE_DIR}/preload/stack_table.cc)
+memtrace_unit_test(tsc_clock_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/tsc_clock_test.cc ${PROJECT_SOURCE_DIR}/preload/tsc_clock.cc
+  LIBRARIES Threads::Threads)
 memtrace_unit_test(thread_parking_test
   SOURCES ${PROJECT_SOURCE_DIR}/preload/thread_parking_test.cc ${PROJECT_SOURCE_DIR}/preload/thread_parking.cc
   LIBRARIES Threads::Threads)

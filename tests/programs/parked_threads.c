@@ -58,11 +58,12 @@ static void* spin_holding(void* arg) {
   void* p = malloc(100);
   if (!p) die("malloc\n");
   // malloc's own frames left copies of the address in the dead stack below (which a scan of the whole
-  // stack mapping, memtrace's before parking, would find): zero 64 KiB of it below the red zone. In
+  // stack mapping, memtrace's before parking, would find): zero 64 KiB of it, red zone included (the
+  // callee's frames reach into it; this function calls, so the compiler keeps nothing there). In
   // assembly, with no call, so p stays in a register (a call would make the compiler spill it).
   __asm__ volatile(
       "lea -65664(%%rsp), %%rdi\n\t"
-      "mov $8192, %%ecx\n\t"
+      "mov $8208, %%ecx\n\t"
       "xor %%eax, %%eax\n\t"
       "rep stosq"
       : "+r"(p)

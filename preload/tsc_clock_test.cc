@@ -1,0 +1,85 @@
+#include "preload/tsc_clock.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace memtrace::preload {
+
+__thread ThreadState thread_state __attribute__((tls_model("initial-exec")));
+
+namespace {
+
+class TscClockTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { InitializeClock(); }
+};
+
+// Every stamp lies between clock_gettime readings taken just before and after it, while the window
+// grows from nothing to its maximum (the first 300 ms of a process).
+void ExpectBracketedByClockGettime(std::chrono::milliseconds how_long) {
+  uint64_t worst_early = 0, worst_late = 0;
+  uint64_t end = ClockGettimeNanoseconds() + static_cast<uint64_t>(how_long.count()) * 1'000'000;
+  for (uint64_t before = 0; before < end;) {
+    before = ClockGettimeNanoseconds();
+    uint64_t stamp = NowNanoseconds();
+    uint64_t after = ClockGettimeNanoseconds();
+    if (stamp < before) worst_early = std::max(worst_early, before - stamp);
+    if (stamp > after) worst_late = std::max(worst_late, stamp - after);
+  }
+  // Extrapolation error is a sixteenth of an anchor's read jitter (tens of ns) plus the rate's drift;
+  // 1 us leaves room for a preempted anchor read on a loaded machine.
+  EXPECT_LT(worst_early, 1000u);
+  EXPECT_LT(worst_late, 1000u);
+}
+
+TEST_F(TscClockTest, AgreesWithClockGettime) {
+  ExpectBracketedByClockGettime(std::chrono::milliseconds(300));
+}
+
+TEST_F(TscClockTest, AgreesWithClockGettimeInEveryThread) {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([] { ExpectBracketedByClockGettime(std::chrono::milliseconds(100)); });
+  for (auto& t : threads) t.join();
+}
+
+TEST_F(TscClockTest, NeverGoesBackMoreThanAnAnchorsJitter) {
+  uint64_t last = NowNanoseconds(), worst = 0;
+  for (int i = 0; i < 5'000'000; ++i) {
+    uint64_t now = NowNanoseconds();
+    if (now < last) worst = std::max(worst, last - now);
+    last = now;
+  }
+  EXPECT_LT(worst, 1000u);
+}
+
+// The property the trace's cross-thread order rests on: a stamp taken after seeing another thread's
+// store is not earlier than the stamp that thread took before the store (a block released in one
+// thread and reused by another).
+TEST_F(TscClockTest, StampAfterSeeingAStoreIsNotBeforeTheStoresStamp) {
+  constexpr int kHandoffs = 200'000;
+  std::vector<uint64_t> released(kHandoffs), reused(kHandoffs);
+  std::atomic<int> published{-1};
+  std::thread consumer([&] {
+    for (int i = 0; i < kHandoffs; ++i) {
+      while (published.load(std::memory_order_acquire) < i) {
+      }
+      reused[i] = NowNanoseconds();
+    }
+  });
+  for (int i = 0; i < kHandoffs; ++i) {
+    released[i] = NowNanoseconds();
+    published.store(i, std::memory_order_release);
+  }
+  consumer.join();
+  int inverted = 0;
+  for (int i = 0; i < kHandoffs; ++i) inverted += reused[i] < released[i];
+  EXPECT_EQ(inverted, 0);
+}
+
+}  // namespace
+}  // namespace memtrace::preload
