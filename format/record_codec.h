@@ -481,4 +481,88 @@ inline DecodeStatus DecodeRecord(const uint8_t** cursor, const uint8_t* end, Del
   return DecodeStatus::kOk;
 }
 
+// What a record does to the set of live blocks: the exit-time scan's view of the trace.
+struct BlockCall {
+  RecordKind kind;
+  uint8_t flags;
+  uint64_t timestamp;
+  uint64_t address;  // the block yielded or released; 0 for records that do neither
+  uint64_t bytes;    // for a block yielded: its requested size (count * size for the array forms)
+  bool yields;       // YieldsBlock(kind) and a block was returned
+  bool releases;     // Shape::kRelease
+};
+
+namespace internal {
+
+// Bytes a Shape::kAlloc or Shape::kRelease record can take: kind, flags and eight varints.
+inline constexpr ptrdiff_t kMaxHeapCallBytes = 2 + 8 * kMaxVarintBytes;
+
+// DecodeBlockCall's general case: through DecodeRecord.
+[[gnu::noinline]] inline DecodeStatus DecodeBlockCallSlowly(const uint8_t** cursor, const uint8_t* end,
+                                                            DeltaState& state, BlockCall* call,
+                                                            Record* scratch, uint64_t* frames) {
+  DecodeStatus status = DecodeRecord(cursor, end, state, scratch, frames);
+  if (status != DecodeStatus::kOk) return status;
+  const Record& r = *scratch;
+  Shape shape = ShapeOf(r.kind);
+  call->kind = r.kind;
+  call->flags = r.flags;
+  call->timestamp = r.timestamp;
+  call->releases = shape == Shape::kRelease;
+  call->yields = YieldsBlock(r.kind) && r.address;
+  call->address = call->yields || call->releases ? r.address : 0;
+  bool array = shape == Shape::kArrayAlloc || shape == Shape::kArrayRealloc;
+  call->bytes = call->yields ? (array ? r.count * r.size : r.size) : 0;
+  return DecodeStatus::kOk;
+}
+
+}  // namespace internal
+
+// Decodes one record like DecodeRecord (same status, same cursor and state afterwards) into *call.
+// Plain allocations and releases with room for their longest form, most of every trace, are read
+// directly without end checks; anything else goes through DecodeRecord into *scratch.
+inline DecodeStatus DecodeBlockCall(const uint8_t** cursor, const uint8_t* end, DeltaState& state,
+                                    BlockCall* call, Record* scratch, uint64_t* frames) {
+  const uint8_t* p = *cursor;
+  if (end - p >= internal::kMaxHeapCallBytes) [[likely]] {
+    auto kind = static_cast<RecordKind>(p[0]);
+    uint8_t flags = p[1];
+    Shape shape = ShapeOf(kind);
+    bool allocation = shape == Shape::kAlloc;
+    if ((allocation || shape == Shape::kRelease) && !(flags & ~kKnownFlags)) {
+      p += 2;
+      uint64_t delta, size, address_delta, ignored;
+      bool ok = GetVarintUnchecked(&p, &delta);
+      if (allocation) {
+        ok = ok && GetVarintUnchecked(&p, &size) && GetVarintUnchecked(&p, &address_delta);
+      } else {
+        ok = ok && GetVarintUnchecked(&p, &address_delta) && GetVarintUnchecked(&p, &ignored) &&
+             GetVarintUnchecked(&p, &ignored);  // size, alignment
+      }
+      if (flags & kFlagChunkRead) {
+        ok = ok && GetVarintUnchecked(&p, &ignored) &&
+             (!(flags & kFlagMmapped) || GetVarintUnchecked(&p, &ignored));
+      }
+      if (flags & kFlagBrkMoved)
+        ok = ok && GetVarintUnchecked(&p, &ignored) && GetVarintUnchecked(&p, &ignored);
+      if (flags & kFlagHasStack) ok = ok && GetVarintUnchecked(&p, &ignored);
+      if (ok) [[likely]] {
+        uint64_t address = state.last_address + static_cast<uint64_t>(ZigZagDecode(address_delta));
+        state.last_address = address;
+        state.last_timestamp += delta;
+        *cursor = p;
+        call->kind = kind;
+        call->flags = flags;
+        call->timestamp = state.last_timestamp;
+        call->address = address;
+        call->releases = !allocation;
+        call->yields = allocation && YieldsBlock(kind) && address;
+        call->bytes = call->yields ? size : 0;
+        return DecodeStatus::kOk;
+      }
+    }
+  }
+  return internal::DecodeBlockCallSlowly(cursor, end, state, call, scratch, frames);
+}
+
 }  // namespace memtrace::format

@@ -285,6 +285,53 @@ TEST_P(RecordCodecKindTest, CutAtEveryByteIsTruncated) {
   }
 }
 
+// DecodeBlockCall must read every record exactly as DecodeRecord does: same status, cursor and delta
+// state, and the block facts DecodeRecord's Record implies; whole and cut at every byte.
+TEST_P(RecordCodecKindTest, BlockCallDecodingAgreesWithDecodeRecord) {
+  const RecordKind kind = GetParam().kind;
+  for (uint8_t flags : FlagSets(kind)) {
+    Payload payload;
+    Record in;
+    ASSERT_TRUE(FillSample(kind, 2, payload, &in));
+    if (!IsMeta(kind)) ApplyFlags(flags, &in);
+    in.timestamp = 1'000'000'777;
+    const DeltaState start{1'000'000'000, 0x55'0000'0000};
+    const std::vector<uint8_t> full = EncodeOne(in, start);
+    // Cut at every byte, whole, and whole with 100 bytes of continuation bytes after it (the room that
+    // sends DecodeBlockCall down its unchecked path; a byte read past the record would show).
+    for (size_t cut = 0; cut <= full.size() + 1; ++cut) {
+      size_t size = cut <= full.size() ? cut : full.size() + 100;
+      std::unique_ptr<uint8_t[]> bytes(new uint8_t[size + 1]);  // exactly sized: over-reads are ASan errors
+      std::memset(bytes.get(), 0x80, size + 1);
+      std::memcpy(bytes.get(), full.data(), std::min(cut, full.size()));
+      const uint8_t* end = bytes.get() + size;
+      Record record, scratch;
+      uint64_t frames[kMaxFrames];
+      BlockCall call;
+      DeltaState by_record = start, by_call = start;
+      const uint8_t* record_cursor = bytes.get();
+      const uint8_t* call_cursor = bytes.get();
+      DecodeStatus want = DecodeRecord(&record_cursor, end, by_record, &record, frames);
+      ASSERT_EQ(DecodeBlockCall(&call_cursor, end, by_call, &call, &scratch, frames), want)
+          << NameOf(kind) << " flags " << int{flags} << " cut " << cut;
+      ASSERT_EQ(call_cursor, record_cursor);
+      ASSERT_EQ(by_call.last_timestamp, by_record.last_timestamp);
+      ASSERT_EQ(by_call.last_address, by_record.last_address);
+      if (want != DecodeStatus::kOk) continue;
+      Shape shape = ShapeOf(kind);
+      bool array = shape == Shape::kArrayAlloc || shape == Shape::kArrayRealloc;
+      bool yields = YieldsBlock(kind) && record.address;
+      EXPECT_EQ(call.kind, record.kind);
+      EXPECT_EQ(call.flags, record.flags);
+      EXPECT_EQ(call.timestamp, record.timestamp);
+      EXPECT_EQ(call.yields, yields);
+      EXPECT_EQ(call.releases, shape == Shape::kRelease);
+      EXPECT_EQ(call.address, yields || shape == Shape::kRelease ? record.address : 0);
+      EXPECT_EQ(call.bytes, yields ? (array ? record.count * record.size : record.size) : 0);
+    }
+  }
+}
+
 Record StackRecord(const std::vector<uint64_t>& frames) {
   Record r;
   r.kind = RecordKind::kStackDef;

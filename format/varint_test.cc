@@ -116,6 +116,34 @@ TEST(VarintTest, OverLongEncodingIsRejected) {
   EXPECT_EQ(v, kU64Max);
 }
 
+// The unchecked reader agrees with GetVarint on every encoding GetVarint accepts or rejects, given ten
+// readable bytes: values of every length, over-long encodings, and bits beyond 64.
+TEST(VarintTest, UncheckedReadAgreesWithGetVarint) {
+  std::vector<std::vector<uint8_t>> inputs;
+  for (unsigned bits = 0; bits <= 64; ++bits) {
+    uint64_t value = bits == 64 ? kU64Max : (uint64_t{1} << bits) - 1;
+    std::vector<uint8_t> buffer(kMaxVarintBytes);
+    buffer.resize(static_cast<size_t>(PutVarint(buffer.data(), value) - buffer.data()));
+    inputs.push_back(buffer);
+  }
+  inputs.push_back(std::vector<uint8_t>(kMaxVarintBytes, 0x80));                   // never ends
+  inputs.push_back({0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02});  // bit 64 set
+  inputs.push_back({0x80, 0x80, 0x00});                                            // padded zero
+  for (const auto& input : inputs) {
+    std::vector<uint8_t> room(input);
+    room.resize(kMaxVarintBytes, 0x80);
+    const uint8_t* checked = room.data();
+    const uint8_t* unchecked = room.data();
+    uint64_t want = 1, got = 2;
+    bool ok = GetVarint(&checked, room.data() + room.size(), &want);
+    ASSERT_EQ(GetVarintUnchecked(&unchecked, &got), ok);
+    if (ok) {
+      EXPECT_EQ(got, want);
+      EXPECT_EQ(unchecked, checked);
+    }
+  }
+}
+
 TEST(ZigZagTest, KnownMappings) {
   EXPECT_EQ(ZigZagEncode(0), 0u);
   EXPECT_EQ(ZigZagEncode(-1), 1u);

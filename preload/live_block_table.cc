@@ -7,15 +7,16 @@ namespace memtrace::preload {
 namespace {
 
 template <typename Visit>
-void ForEachCallRecord(const format::ChunkHeader* chunk, Visit visit) {
+void ForEachBlockCall(const format::ChunkHeader* chunk, Visit visit) {
   const uint8_t* cursor = reinterpret_cast<const uint8_t*>(chunk + 1);
   const uint8_t* end = cursor + __atomic_load_n(&chunk->committed_bytes, __ATOMIC_ACQUIRE);
   format::DeltaState deltas{chunk->first_timestamp, 0};
-  format::Record record;
+  format::BlockCall call;
+  format::Record scratch;
   uint64_t frames[format::kMaxFrames];
-  while (cursor < end &&
-         format::DecodeRecord(&cursor, end, deltas, &record, frames) == format::DecodeStatus::kOk) {
-    visit(record);
+  while (cursor < end && format::DecodeBlockCall(&cursor, end, deltas, &call, &scratch, frames) ==
+                             format::DecodeStatus::kOk) {
+    visit(call);
   }
 }
 
@@ -61,28 +62,23 @@ void CountLiveBlocks(const format::ChunkHeader* chunk, void* context) {
 
 void ReplayChunk(const format::ChunkHeader* chunk, void* context) {
   auto& table = *static_cast<AddressTable*>(context);
-  ForEachCallRecord(chunk, [&](const format::Record& r) {
-    bool allocation = format::YieldsBlock(r.kind) && r.address;
-    bool release = format::ShapeOf(r.kind) == format::Shape::kRelease;
-    if (!allocation && !release) return;
-    if (allocation && (r.flags & format::kFlagNonMainArena)) table.NoteArenaHeap(r.address);
+  ForEachBlockCall(chunk, [&](const format::BlockCall& call) {
+    if (!call.yields && !call.releases) return;
+    if (call.yields && (call.flags & format::kFlagNonMainArena)) table.NoteArenaHeap(call.address);
     if (table.failed) return;
-    AddressState* slot = table.Slot(r.address);
+    AddressState* slot = table.Slot(call.address);
     if (!slot) {
       table.failed = true;
       return;
     }
     AddressState& state = *slot;
-    if (state.address && (state.timestamp > r.timestamp || (state.timestamp == r.timestamp && release)))
+    if (state.address &&
+        (state.timestamp > call.timestamp || (state.timestamp == call.timestamp && call.releases)))
       return;
-    state.address = r.address;
-    state.timestamp = r.timestamp;
-    state.live = allocation;
-    if (allocation) {
-      format::Shape shape = format::ShapeOf(r.kind);
-      bool array = shape == format::Shape::kArrayAlloc || shape == format::Shape::kArrayRealloc;
-      state.size = array ? r.count * r.size : r.size;
-    }
+    state.address = call.address;
+    state.timestamp = call.timestamp;
+    state.live = call.yields;
+    if (call.yields) state.size = call.bytes;
   });
 }
 
