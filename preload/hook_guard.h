@@ -53,7 +53,8 @@ class InternalWork {
 
 class HookScope {
  public:
-  HookScope() : thread_(thread_state) {
+  // Always inlined, so that the frame it notes is the hook's own (see hook_frame_).
+  [[gnu::always_inline]] HookScope() : thread_(thread_state), hook_frame_(__builtin_frame_address(0)) {
     if (thread_.depth) {
       // Re-entered: a signal handler interrupted a hook of this thread, unless memtrace itself called.
       if (!thread_.internal && tracer_state.load(std::memory_order_relaxed) == TracerState::kReady) {
@@ -148,10 +149,10 @@ class HookScope {
     if (!stacks_enabled || (!release_stacks && shape == format::Shape::kRelease)) return 0;
     if (!stack_captured_) {
       if (thread_.unwound) {
-        stack_id_ = CaptureStack(thread_, timestamp);
+        stack_id_ = CaptureStack(thread_, timestamp, hook_frame_);
       } else {
         InternalWork first_unwind;  // libunwind's first use in a thread allocates its TLS via malloc
-        stack_id_ = CaptureStack(thread_, timestamp);
+        stack_id_ = CaptureStack(thread_, timestamp, hook_frame_);
         thread_.unwound = true;
       }
       stack_captured_ = true;
@@ -192,6 +193,10 @@ class HookScope {
   }
 
   ThreadState& thread_;
+  // The frame of the function that made this scope (libmemtrace.so keeps frame pointers): its return
+  // address and saved RBP are the program's state at the call, where unwinding starts. If that
+  // function is memtrace's own (a hook's helper), its frame is dropped with the rest of memtrace's.
+  const void* hook_frame_;
   bool active_ = false;
   bool stack_captured_ = false;
   uint32_t stack_id_ = 0;

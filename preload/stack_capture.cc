@@ -157,6 +157,16 @@ namespace {
 
 // Drops the frames inside libmemtrace.so (the hook itself and the trampolines memtrace puts under main
 // and thread start routines) wherever they are, and caps the rest at max_depth. Returns the count kept.
+// The calling thread's last unwind (unfiltered frames) and the id it got: initial-exec TLS, 520 bytes.
+constexpr int kLastStackFrames = 64;
+struct LastStack {
+  uint32_t generation;  // trace_generation when looked up
+  uint32_t id;          // 0: none
+  int count;
+  uint64_t frames[kLastStackFrames];
+};
+__thread LastStack last_stack __attribute__((tls_model("initial-exec")));
+
 int KeepProgramFrames(uint64_t* frames, int count) {
   int kept = 0;
   for (int i = 0; i < count && kept < max_depth; ++i) {
@@ -210,18 +220,41 @@ char* AppendNumber(char* line, uint64_t value) {
 
 }  // namespace
 
-uint32_t CaptureStack(ThreadState& thread, uint64_t timestamp) {
+uint32_t CaptureStack(ThreadState& thread, uint64_t timestamp, const void* hook_frame) {
   uint64_t frames[format::kMaxFrames + kOwnFramesMax];
   int count;
   if (use_libunwind) {
     count = unwind_backtrace(reinterpret_cast<void**>(frames), max_depth + kOwnFramesMax);
+  } else if (hook_frame) {
+    // Straight from the hook's caller, as CfiBacktrace does from its own: the saved RBP at [fp], the
+    // return address at [fp + 8], the caller's stack pointer fp + 16. No walk through memtrace's frames.
+    const auto* fp = static_cast<const uint64_t*>(hook_frame);
+    count = CfiUnwindFrom(fp[1], reinterpret_cast<uint64_t>(fp + 2), fp[0], false, frames,
+                          max_depth + kOwnFramesMax);
   } else {
     count = CfiBacktrace(frames, max_depth + kOwnFramesMax);
+  }
+  // A loop allocating from one place unwinds to the same frames every time: then the id is the last
+  // one, without filtering and hashing them again. Not across a fork: the child's trace has not
+  // defined that id.
+  LastStack& last = last_stack;
+  uint32_t generation = trace_generation.load(std::memory_order_relaxed);
+  bool cacheable = count <= kLastStackFrames && check_fd < 0;
+  if (cacheable && count == last.count && generation == last.generation && last.id &&
+      memcmp(frames, last.frames, sizeof(uint64_t) * static_cast<size_t>(count)) == 0) {
+    return last.id;
+  }
+  if (cacheable) {
+    memcpy(last.frames, frames, sizeof(uint64_t) * static_cast<size_t>(count));
+    last.count = count;
+    last.generation = generation;
+    last.id = 0;  // until looked up: a signal handler's capture in between must not trust it
   }
   int kept = KeepProgramFrames(frames, count);
   if (check_fd >= 0 && unwind_backtrace) CheckAgainstLibunwind(frames, kept);
   if (kept <= 0) return 0;
   StackLookup lookup = LookUpStack(frames, static_cast<uint32_t>(kept));
+  if (cacheable) last.id = lookup.id;
   if (lookup.is_new) {
     format::Record record;
     record.kind = format::RecordKind::kStackDef;

@@ -23,8 +23,9 @@ namespace memtrace::preload {
 bool InitializeStackCapture(bool after_fork);
 
 // The id of the calling code's stack (0: stacks off or unavailable), writing its frames to the trace
-// the first time it is seen. `timestamp` stamps that record.
-uint32_t CaptureStack(ThreadState& thread, uint64_t timestamp);
+// the first time it is seen. `timestamp` stamps that record. `hook_frame` is the frame of the hooked
+// function (its return address is the program's call site), where the unwind starts; null: here.
+uint32_t CaptureStack(ThreadState& thread, uint64_t timestamp, const void* hook_frame);
 
 // True for an address inside the unwinder memtrace loaded: its own mmap/munmap calls (the per-thread
 // frame cache, made on a thread's first unwind and unmapped at thread exit) are memtrace's work, not
