@@ -14,18 +14,43 @@ uint64_t SiteKey(uint32_t stack_id, RecordKind kind) {
 }  // namespace
 
 uint32_t SiteStatistics::SiteOf(uint32_t stack_id, RecordKind kind) {
-  auto [it, inserted] = index_.try_emplace(SiteKey(stack_id, kind), static_cast<uint32_t>(sites_.size()));
-  if (inserted) {
-    sites_.emplace_back();
-    sites_.back().stack_id = stack_id;
-    sites_.back().kind = kind;
+  uint32_t* slot;
+  if (stack_id && stack_id < kDenseStackIds) {
+    if (stack_id < site_by_stack_.size() && site_by_stack_[stack_id] != kNoSite) [[likely]] {
+      return site_by_stack_[stack_id];
+    }
+    if (stack_id >= site_by_stack_.size())
+      site_by_stack_.resize(std::max<size_t>(stack_id + 1, site_by_stack_.size() * 2), kNoSite);
+    slot = &site_by_stack_[stack_id];
+  } else {
+    auto [it, inserted] = index_.try_emplace(SiteKey(stack_id, kind), kNoSite);
+    if (!inserted) return it->second;
+    slot = &it->second;
   }
-  return it->second;
+  *slot = static_cast<uint32_t>(sites_.size());
+  sites_.emplace_back();
+  sites_.back().stack_id = stack_id;
+  sites_.back().kind = kind;
+  return *slot;
 }
 
 int64_t SiteStatistics::Find(uint32_t stack_id, RecordKind kind) const {
+  if (stack_id && stack_id < kDenseStackIds) {
+    bool known = stack_id < site_by_stack_.size() && site_by_stack_[stack_id] != kNoSite;
+    return known ? static_cast<int64_t>(site_by_stack_[stack_id]) : -1;
+  }
   auto it = index_.find(SiteKey(stack_id, kind));
   return it == index_.end() ? -1 : static_cast<int64_t>(it->second);
+}
+
+uint64_t& SiteStatistics::LastAllocationOf(uint32_t tid) {
+  if (!cached_last_allocation_ || tid != cached_tid_) {
+    cached_tid_ = tid;
+    // Inserting may move other threads' entries, but this lookup is the only insertion and is redone
+    // whenever the thread changes, so the cached pointer is never stale.
+    cached_last_allocation_ = &last_allocation_[tid];
+  }
+  return *cached_last_allocation_;
 }
 
 void SiteStatistics::BeforeChange(SiteNumbers& site) {
@@ -51,9 +76,7 @@ void SiteStatistics::Apply(const Event& e) {
   const LiveBlock* block = found == heap_->live().end() ? nullptr : &found->second;
   if (IsRelease(e)) {
     if (block) {
-      auto last = last_allocation_.find(e.tid);
-      if (last != last_allocation_.end() && last->second == e.address &&
-          e.kind != RecordKind::kReallocRelease) {
+      if (LastAllocationOf(e.tid) == e.address && e.kind != RecordKind::kReallocRelease) {
         ++sites_[SiteOf(block->stack_id, block->kind)].temporary;
       }
       Forget(*block);
@@ -75,7 +98,7 @@ void SiteStatistics::Apply(const Event& e) {
   site.live_bytes += bytes;
   ++site.live_blocks;
   site.max_live_bytes = std::max(site.max_live_bytes, site.live_bytes);
-  last_allocation_[e.tid] = e.address;
+  LastAllocationOf(e.tid) = e.address;
   live_total_ += bytes;
   if (live_total_ > peak_) {
     peak_ = live_total_;

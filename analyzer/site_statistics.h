@@ -68,9 +68,18 @@ class SiteStatistics : public EventConsumer {
 
   HeapState own_heap_;
   const HeapState* heap_;
-  absl::flat_hash_map<uint64_t, uint32_t> index_;  // (stack id, kind) -> site
+  // Where a site is found: stack ids are small and dense (the preload numbers them from 1), so sites
+  // with a stack are found by position; those without (or with an implausibly large id) by key.
+  static constexpr uint32_t kNoSite = ~uint32_t{0};
+  static constexpr uint32_t kDenseStackIds = 1u << 24;
+  std::vector<uint32_t> site_by_stack_;            // stack id -> site, kNoSite if none yet
+  absl::flat_hash_map<uint64_t, uint32_t> index_;  // the other sites: (stack id, kind) -> site
   std::vector<SiteNumbers> sites_;
   absl::flat_hash_map<uint32_t, uint64_t> last_allocation_;  // tid -> address of its latest allocation
+  // The entry of the thread of the previous event: consecutive events mostly come from one thread.
+  uint32_t cached_tid_ = 0;
+  uint64_t* cached_last_allocation_ = nullptr;
+  uint64_t& LastAllocationOf(uint32_t tid);
   uint64_t live_total_ = 0;
   uint64_t peak_ = 0;
   uint64_t epoch_ = 0;  // bumped at every new peak
