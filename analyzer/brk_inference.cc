@@ -12,6 +12,7 @@ constexpr uint64_t kMallocAlignment = 16;         // MALLOC_ALIGNMENT
 constexpr uint64_t kHeaderBytes = 16;             // chunk2mem offset (CHUNK_HDR_SZ)
 constexpr uint64_t kMaxAlignmentTried = 1 << 20;  // each 16-byte start below the block is tried
 constexpr int kMallocTopPadParam = -2;            // M_TOP_PAD
+constexpr uint64_t kTcacheChunk = 0x290;          // request2size(sizeof (tcache_perthread_struct)), 64 bins
 
 constexpr uint64_t AlignUp(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
 constexpr uint64_t AlignDown(uint64_t x, uint64_t a) { return x & ~(a - 1); }
@@ -57,6 +58,25 @@ BreakInference InferInPlaceRealloc(const BreakCall& call, uint64_t pad) {
             "realloc in place: sysmalloc grew the top, freeing the old size let systrim trim it"};
   }
   return Uncertain("realloc grew in place; glibc's arithmetic does not reproduce the recorded break");
+}
+
+// The thread's first call: tcache_init's chunk first, then the request, both from a fresh heap's top.
+BreakInference InferFirstCall(const BreakCall& call, uint64_t pad) {
+  uint64_t nb = format::RequestToChunkSize(call.requested);
+  bool plain = call.kind == RecordKind::kMalloc || call.kind == RecordKind::kNew ||
+               call.kind == RecordKind::kNewArray || (IsRealloc(call.kind) && !call.old_address);
+  if (!plain || call.chunk_size != nb || call.before % MallocTuning::kPageSize) {
+    return Uncertain("first call of a thread: tcache_init may have grown the heap before the request did");
+  }
+  uint64_t tcache_grown = call.before + AlignUp(kTcacheChunk + pad + kMinSize, MallocTuning::kPageSize);
+  if (tcache_grown == call.after) return {};
+  uint64_t top = tcache_grown - (call.before + kTcacheChunk);
+  if (top < nb + kMinSize &&
+      tcache_grown + AlignUp(nb + pad + kMinSize - top, MallocTuning::kPageSize) == call.after) {
+    return {BreakCertainty::kInferred, tcache_grown,
+            "first call of a thread on a fresh heap: tcache_init grew it, then the request grew it again"};
+  }
+  return Uncertain("first call of a thread: glibc's arithmetic does not reproduce the recorded break");
 }
 
 // _mid_memalign's alignment: malloc's own for small ones, at least MINSIZE, a power of two. 0 when the
@@ -188,6 +208,15 @@ BreakInference InferBreakMoves(const BreakCall& call, const MallocTuning& tuning
   if (call.after_foreign_move && call.after > call.before) {
     return Uncertain(
         "first growth since the program moved the break itself: sysmalloc may add a correcting sbrk");
+  }
+  if (call.first_call_of_thread && call.after > call.before && call.main_heap_chunk && call.address) {
+    if (call.address - kHeaderBytes == call.before + kTcacheChunk) {
+      if (!tuning.modelled())
+        return Uncertain("malloc tuning not modelled (GLIBC_TUNABLES glibc.malloc.hugetlb)");
+      return InferFirstCall(call, tuning.top_pad());
+    }
+    if (!call.main_thread)
+      return Uncertain("first call of a thread: tcache_init may have grown the heap first");
   }
   // An in-place realloc that lowered the break only shrank (a grow-and-trim always ends higher).
   bool in_place_growth =

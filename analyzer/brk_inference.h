@@ -18,6 +18,11 @@
 //     returned (the old top's start) is not recorded, only the aligned block inside it, so each start
 //     it may have had is tried, at or above the end of the highest live block; exact when they all
 //     agree, uncertain otherwise (a grow to one page more then a trim can end where a plain grow does).
+//   - a thread's first malloc call: tcache_init's _int_malloc of the thread's tcache (a 0x290-byte
+//     chunk) runs first and may grow the heap, then the request may grow it again. Inferred when the heap
+//     was fresh (the block sits right after the tcache chunk, at the old break + 0x290: sysmalloc's
+//     first growth is exactly nb + top_pad + MINSIZE, page-aligned); uncertain for a thread other than
+//     the main one (whose tcache exists before tracing starts unless the heap was fresh).
 //   - any growth after the program moved the break itself (sbrk/brk): sysmalloc then finds the break
 //     elsewhere than its top's end and makes a second, correcting sbrk. Reported as uncertain.
 // Every other call moves the break at most once: malloc/calloc only grow (sysmalloc), free and
@@ -72,7 +77,9 @@ struct BreakCall {
   // The highest end of a chunk known to be in use in the sbrk heap before the call (live blocks of the
   // trace), 0 if none: the top chunk started at or above it.
   uint64_t heap_floor = 0;
-  bool after_foreign_move = false;  // the program itself moved the break since malloc last did
+  bool after_foreign_move = false;    // the program itself moved the break since malloc last did
+  bool first_call_of_thread = false;  // the thread's first malloc-family call in the trace
+  bool main_thread = false;
 };
 
 enum class BreakCertainty : uint8_t {

@@ -29,10 +29,15 @@ void BreakTimeline::Push(const BreakMove& move) {
 void BreakTimeline::Apply(const Event& e) {
   if (e.kind == RecordKind::kEnvironment || e.kind == RecordKind::kMallopt) tuning_.Apply(e);
   bool startup = e.kind == RecordKind::kStartupBreakMove;
+  if (!startup && !(e.flags & format::kFlagBrkMoved) && (format::YieldsBlock(e.kind) || IsRelease(e))) {
+    threads_seen_.insert(e.tid);
+  }
   if (!startup && (!(e.flags & format::kFlagBrkMoved) || format::IsMeta(e.kind))) return;
   uint64_t requested = format::YieldsBlock(e.kind) ? RequestedBytes(e) : 0;
   BreakMove move{e.timestamp, e.tid, e.kind, requested, e.brk_before, e.brk_after, e.stack_id};
   if (startup) return Push(move);
+  bool first_call = false;
+  if (format::YieldsBlock(e.kind) || IsRelease(e)) first_call = threads_seen_.insert(e.tid).second;
   if (e.kind == RecordKind::kBrk || e.kind == RecordKind::kSbrk) {
     foreign_move_ = true;
     return Push(move);
@@ -48,6 +53,8 @@ void BreakTimeline::Apply(const Event& e) {
   call.main_heap_chunk = IsMainHeapChunk(e);
   call.chunk_size = call.main_heap_chunk ? e.chunk_size : 0;
   call.after_foreign_move = foreign_move_;
+  call.first_call_of_thread = first_call;
+  call.main_thread = main_tid_ == 0 || e.tid == main_tid_;
   if (heap_ && e.old_address) {
     auto it = heap_->live().find(e.old_address);
     if (it != heap_->live().end()) call.old_chunk_size = it->second.chunk_size();

@@ -3,6 +3,8 @@
 // brk_inference.h and marked kInferred; a net move that may hide another is marked kUncertain.
 #pragma once
 
+#include <absl/container/flat_hash_set.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -28,8 +30,13 @@ class BreakTimeline {
  public:
   // `heap`, when given, is the live-block state of the same pass, applied after this timeline for each
   // event: it supplies a growing realloc's old chunk size. Without it such a move is kUncertain.
-  explicit BreakTimeline(uint64_t initial_break, const HeapState* heap = nullptr)
-      : heap_(heap), initial_(initial_break), current_(initial_break), peak_(initial_break) {}
+  // `main_tid` is the process id (its first thread's tid), 0 if unknown.
+  explicit BreakTimeline(uint64_t initial_break, const HeapState* heap = nullptr, uint32_t main_tid = 0)
+      : heap_(heap),
+        main_tid_(main_tid),
+        initial_(initial_break),
+        current_(initial_break),
+        peak_(initial_break) {}
   void Apply(const Event& e);
 
   uint64_t initial() const { return initial_; }
@@ -43,6 +50,8 @@ class BreakTimeline {
   void Push(const BreakMove& move);
 
   const HeapState* heap_;
+  uint32_t main_tid_;
+  absl::flat_hash_set<uint32_t> threads_seen_;  // threads that made a malloc-family call
   MallocTuning tuning_;
   bool foreign_move_ = false;  // the program moved the break itself since malloc last grew it
   uint64_t initial_;
