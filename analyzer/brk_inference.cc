@@ -63,8 +63,9 @@ BreakInference InferInPlaceRealloc(const BreakCall& call, uint64_t pad) {
 // The thread's first call: tcache_init's chunk first, then the request, both from a fresh heap's top.
 BreakInference InferFirstCall(const BreakCall& call, uint64_t pad) {
   uint64_t nb = format::RequestToChunkSize(call.requested);
-  bool plain = call.kind == RecordKind::kMalloc || call.kind == RecordKind::kNew ||
-               call.kind == RecordKind::kNewArray || (IsRealloc(call.kind) && !call.old_address);
+  bool plain = call.kind == RecordKind::kMalloc || call.kind == RecordKind::kCalloc ||
+               call.kind == RecordKind::kNew || call.kind == RecordKind::kNewArray ||
+               (IsRealloc(call.kind) && !call.old_address);
   if (!plain || call.chunk_size != nb || call.before % MallocTuning::kPageSize) {
     return Uncertain("first call of a thread: tcache_init may have grown the heap before the request did");
   }

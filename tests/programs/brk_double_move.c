@@ -6,8 +6,9 @@
 //   memalign  a 64 KiB-aligned block is asked for while the top chunk is small: _int_memalign's
 //             _int_malloc grows the heap by alignment + the pad, the unused tail joins the top and is
 //             trimmed.
-//   netzero   as memalign with M_TOP_PAD 0 and a page alignment: the trim can give back exactly what
-//             the grow took, so the break ends where it started (the records cannot show this one).
+//   netzero   memalign with M_TOP_PAD and M_TRIM_THRESHOLD 0, shaped so that the trim gives back exactly
+//             what the grow took: the break ends where it started, so the call's record shows no move
+//             at all (memtrace cannot report this pair; see test_brk_vs_strace.py).
 //
 // The mmap threshold is raised so every block stays in the sbrk heap. mallinfo2().keepcost (the top
 // chunk's size) is only used to shape the heap; the moves themselves are glibc's.
@@ -25,12 +26,6 @@ static void Hold(void* block) {
   if (held_count < 64) held[held_count++] = block;
 }
 
-// Allocates from the top until about `leave` bytes of it are left.
-static void ShrinkTop(size_t leave) {
-  size_t top = mallinfo2().keepcost;
-  if (top > leave + 64) Hold(malloc(top - leave - 64));
-}
-
 // memalign(alignment, bytes) with the top chunk starting 80 bytes below an alignment boundary and too
 // small for the request (bytes + alignment + MINSIZE), so that sysmalloc grows it, the aligned block
 // sits 64 bytes in, and almost all of the grown space is an unused tail that systrim gives back.
@@ -46,6 +41,27 @@ static unsigned char* AlignedAtTop(size_t alignment, size_t bytes) {
   uintptr_t target = ((brk - 64) & ~(uintptr_t)(alignment - 1)) - 80;
   Hold(malloc(target - top_start - 8));  // its chunk is exactly target - top_start: the top now starts at target
   return memalign(alignment, bytes);
+}
+
+// memalign(128 KiB, 100) that grows the heap and trims it back to exactly where it was. With M_TOP_PAD
+// and M_TRIM_THRESHOLD 0, the heap is grown one page at a time (each request one page larger than the
+// top) until the break is 4 KiB past a 128 KiB boundary; freeing the last page-sized block gives a top
+// chunk of 4144 bytes. The memalign's request (the block + alignment + MINSIZE) does not fit, sysmalloc
+// grows the heap by 128 KiB, the aligned block sits 32 bytes into the old top and ends below the old
+// break, and the unused tail joins the top, which systrim shrinks back to the old break's page.
+static unsigned char* NetZero(void) {
+  const size_t alignment = 131072;
+  mallopt(M_TOP_PAD, 0);
+  mallopt(M_TRIM_THRESHOLD, 0);
+  void* last = NULL;
+  for (int pages = 0;; ++pages) {
+    if (pages >= 2 && ((uintptr_t)sbrk(0) & (alignment - 1)) == 4096) break;
+    if (pages > 2 * (int)(alignment / 4096) + 2) return NULL;
+    if (last) Hold(last);
+    last = malloc(mallinfo2().keepcost + 4096 - 56);  // a chunk of top + 4048: the heap grows one page
+  }
+  free(last);  // borders the top, below the consolidation threshold: joins the top, no trim
+  return memalign(alignment, 100);
 }
 
 int main(int argc, char** argv) {
@@ -70,12 +86,10 @@ int main(int argc, char** argv) {
       block[0] = (unsigned char)i;
       checksum += block[0];
     } else if (strcmp(mode, "netzero") == 0) {
-      mallopt(M_TOP_PAD, 0);
-      ShrinkTop(4000);
-      unsigned char* block = memalign(4096, 4096);
+      unsigned char* block = NetZero();
+      if (!block) return 1;
       block[0] = (unsigned char)i;
       checksum += block[0];
-      Hold(block);
     } else {
       fprintf(stderr, "brk_double_move: unknown mode %s\n", mode);
       return 2;
