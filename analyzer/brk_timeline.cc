@@ -29,15 +29,20 @@ void BreakTimeline::Push(const BreakMove& move) {
 void BreakTimeline::Apply(const Event& e) {
   if (e.kind == RecordKind::kEnvironment || e.kind == RecordKind::kMallopt) tuning_.Apply(e);
   bool startup = e.kind == RecordKind::kStartupBreakMove;
-  if (!startup && !(e.flags & format::kFlagBrkMoved) && (format::YieldsBlock(e.kind) || IsRelease(e))) {
+  if (!startup && !(e.flags & format::kFlagBrkMoved) && e.tid != last_tid_ &&
+      (format::YieldsBlock(e.kind) || IsRelease(e))) {
     threads_seen_.insert(e.tid);
+    last_tid_ = e.tid;  // consecutive calls of one thread skip the set
   }
   if (!startup && (!(e.flags & format::kFlagBrkMoved) || format::IsMeta(e.kind))) return;
   uint64_t requested = format::YieldsBlock(e.kind) ? RequestedBytes(e) : 0;
   BreakMove move{e.timestamp, e.tid, e.kind, requested, e.brk_before, e.brk_after, e.stack_id};
   if (startup) return Push(move);
   bool first_call = false;
-  if (format::YieldsBlock(e.kind) || IsRelease(e)) first_call = threads_seen_.insert(e.tid).second;
+  if (format::YieldsBlock(e.kind) || IsRelease(e)) {
+    first_call = threads_seen_.insert(e.tid).second;
+    last_tid_ = e.tid;
+  }
   if (e.kind == RecordKind::kBrk || e.kind == RecordKind::kSbrk) {
     foreign_move_ = true;
     return Push(move);
@@ -59,9 +64,9 @@ void BreakTimeline::Apply(const Event& e) {
     auto it = heap_->live().find(e.old_address);
     if (it != heap_->live().end()) call.old_chunk_size = it->second.chunk_size();
   }
+  // A scan of the live blocks, but only for an aligned allocation that moved the break (rare).
   if (heap_ && format::ShapeOf(e.kind) == Shape::kAlignedAlloc && call.main_heap_chunk) {
-    call.heap_floor =
-        HeapFloor(*heap_, e.brk_before);  // a scan, but only for an aligned call that moved the break
+    call.heap_floor = HeapFloor(*heap_, e.brk_before);
   }
   if (e.brk_after > e.brk_before) foreign_move_ = false;  // sysmalloc has caught up with the break
   BreakInference inference = InferBreakMoves(call, tuning_);

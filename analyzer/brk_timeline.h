@@ -52,6 +52,7 @@ class BreakTimeline {
   const HeapState* heap_;
   uint32_t main_tid_;
   absl::flat_hash_set<uint32_t> threads_seen_;  // threads that made a malloc-family call
+  uint32_t last_tid_ = 0;                       // the last one added to or found in threads_seen_
   MallocTuning tuning_;
   bool foreign_move_ = false;  // the program moved the break itself since malloc last grew it
   uint64_t initial_;

@@ -13,10 +13,10 @@
 // The mmap threshold is raised so every block stays in the sbrk heap. mallinfo2().keepcost (the top
 // chunk's size) is only used to shape the heap; the moves themselves are glibc's.
 #include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdint.h>
 #include <unistd.h>
 
 static void* held[64];
@@ -39,7 +39,8 @@ static unsigned char* AlignedAtTop(size_t alignment, size_t bytes) {
   }
   uintptr_t top_start = brk - top;
   uintptr_t target = ((brk - 64) & ~(uintptr_t)(alignment - 1)) - 80;
-  Hold(malloc(target - top_start - 8));  // its chunk is exactly target - top_start: the top now starts at target
+  Hold(malloc(target - top_start -
+              8));  // its chunk is exactly target - top_start: the top now starts at target
   return memalign(alignment, bytes);
 }
 
