@@ -31,7 +31,14 @@
 //
 // Not detectable from the records: a call whose two moves cancel out (up and back to the same break)
 // leaves no trace on its record. Only the memalign family can do that (with M_TOP_PAD below the
-// alignment); a moving realloc and an in-place realloc always end above where they started.
+// alignment: tests/programs/brk_double_move.c netzero); an in-place realloc's pair always ends above
+// where it started, and a first call's two moves are both upward.
+//
+// Why here and not in the preload: every fact the arithmetic needs is already in the trace (the old
+// chunk size in the block's previous record, the live blocks below the top, the top pad from the
+// environment and mallopt records), so the preload stays as cheap as it is in every hook and the trace
+// format does not change (old and packed traces get the inference too); the derivation can be improved
+// without tracing again. The price: a consumer must hand BreakTimeline its HeapState for the old sizes.
 #pragma once
 
 #include <cstdint>
