@@ -10,8 +10,12 @@ namespace memtrace::analyzer {
 namespace {
 
 std::string CauseText(const BreakMove& move) {
-  if (format::YieldsBlock(move.call)) return fmt::format("{}({})", format::NameOf(move.call), move.requested);
-  return format::NameOf(move.call);
+  std::string cause = format::YieldsBlock(move.call)
+                          ? fmt::format("{}({})", format::NameOf(move.call), move.requested)
+                          : std::string(format::NameOf(move.call));
+  if (move.certainty == BreakCertainty::kInferred) cause += "  [inferred]";
+  if (move.certainty == BreakCertainty::kUncertain) cause += "  [uncertain: net move]";
+  return cause;
 }
 
 }  // namespace
@@ -22,6 +26,19 @@ void PrintBreakText(std::FILE* out, const TraceInfo& info, const BreakTimeline& 
              Hex(timeline.initial()), Hex(timeline.current()),
              HumanDelta(static_cast<int64_t>(timeline.current() - timeline.initial())), Hex(timeline.peak()),
              HumanDelta(static_cast<int64_t>(timeline.peak() - timeline.initial())), timeline.moves().size());
+  if (timeline.inferred_moves()) {
+    fmt::print(
+        out,
+        "[inferred]: one call moved the break twice (glibc grew the heap, then trimmed it); the break\n"
+        "between the two moves is computed from glibc's arithmetic, checked against the recorded end.\n");
+  }
+  if (timeline.uncertain_moves()) {
+    fmt::print(
+        out,
+        "[uncertain: net move]: the call's net move; glibc may have moved the break more than once in\n"
+        "it, and the records do not tell where in between.\n");
+  }
+  if (timeline.inferred_moves() || timeline.uncertain_moves()) fmt::print(out, "\n");
   if (timeline.moves().empty()) return;
   fmt::print(out, "{:>11} {:>7}  {:<16} {:<16} {:>12} {:>12}  {}\n", "time (s)", "thread", "from", "to",
              "delta", "heap size", "caused by");
@@ -45,7 +62,9 @@ void PrintBreakJson(std::FILE* out, const TraceInfo& info, const BreakTimeline& 
       .Field("initial", timeline.initial())
       .Field("final", timeline.current())
       .Field("peak", timeline.peak())
-      .Field("complete", info.complete());
+      .Field("complete", info.complete())
+      .Field("inferred_moves", timeline.inferred_moves())
+      .Field("uncertain_moves", timeline.uncertain_moves());
   json.BeginArray("moves");
   for (const BreakMove& move : timeline.moves()) {
     json.BeginObject()
@@ -56,6 +75,8 @@ void PrintBreakJson(std::FILE* out, const TraceInfo& info, const BreakTimeline& 
         .Field("before", move.before)
         .Field("after", move.after)
         .Field("delta", static_cast<int64_t>(move.after - move.before))
+        .Field("certainty", CertaintyName(move.certainty))
+        .Field("reason", move.reason)
         .Field("stack_id", move.stack_id);
     WriteFramesJson(json, "stack", SymbolizeStack(symbolizer, stacks.Frames(move.stack_id)));
     json.EndObject();

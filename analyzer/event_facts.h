@@ -74,6 +74,12 @@ inline Family ReleaseFamily(RecordKind kind) {
   }
 }
 
+// A block glibc carved from the main arena's sbrk heap (its chunk header was read).
+inline bool IsMainHeapChunk(const Event& e) {
+  return (e.flags & format::kFlagChunkRead) &&
+         !(e.flags & (format::kFlagMmapped | format::kFlagNonMainArena));
+}
+
 // The mapping an mmapped chunk lives in: [base, base + length).
 inline uint64_t MappingBase(const Event& e) { return e.address - 16 - e.chunk_offset; }
 inline uint64_t MappingLength(const Event& e) { return e.chunk_offset + e.chunk_size; }

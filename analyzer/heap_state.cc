@@ -36,6 +36,8 @@ void HeapState::Apply(const Event& e) {
   }
   if (!IsAllocation(e)) return;
   LiveBlock block{RequestedBytes(e), e.timestamp, e.tid, e.stack_id, e.kind, VerdictOf(e)};
+  if (IsMainHeapChunk(e) && e.chunk_size / 16 <= UINT32_MAX)
+    block.chunk_units = static_cast<uint32_t>(e.chunk_size / 16);
   allocated_bytes_ += block.size;
   if (IsResizeInPlace(e)) {
     auto it = live_.find(e.address);

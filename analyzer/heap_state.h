@@ -18,6 +18,10 @@ struct LiveBlock {
   uint32_t stack_id = 0;
   RecordKind kind = RecordKind::kMalloc;
   Verdict verdict = Verdict::kUnknown;
+  // glibc's chunk size / 16 for a main-arena heap chunk whose header was read, else 0 (also for sizes
+  // of 64 GiB and more). Kept in the struct's padding: BreakTimeline needs a growing realloc's old size.
+  uint32_t chunk_units = 0;
+  uint64_t chunk_size() const { return uint64_t{chunk_units} * 16; }
 };
 
 // A block released by a function of another family than the one that allocated it.

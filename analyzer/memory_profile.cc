@@ -6,7 +6,7 @@ namespace memtrace::analyzer {
 
 void MemoryProfile::Begin(const TraceInfo& info) {
   start_ns_ = info.header.start_monotonic_ns;
-  brk_.emplace(info.header.initial_break);
+  brk_.emplace(info.header.initial_break, &heap_, info.header.pid);
 }
 
 MemorySample MemoryProfile::Now() const {

@@ -74,9 +74,13 @@ void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary&
   fmt::print(out, "  bytes      {} requested in total, peak {} live\n",
              HumanBytes(s.heap().allocated_bytes()), HumanBytes(s.heap().peak_live_bytes()));
   const BreakTimeline& brk = s.brk();
-  fmt::print(out, "  break      {} -> {} ({}), peak {}, {} moves\n", Hex(brk.initial()), Hex(brk.current()),
+  std::string qualified;
+  if (brk.inferred_moves()) qualified += fmt::format(", {} inferred", brk.inferred_moves());
+  if (brk.uncertain_moves()) qualified += fmt::format(", {} uncertain", brk.uncertain_moves());
+  fmt::print(out, "  break      {} -> {} ({}), peak {}, {} moves{}\n", Hex(brk.initial()), Hex(brk.current()),
              HumanDelta(static_cast<int64_t>(brk.current() - brk.initial())),
-             HumanDelta(static_cast<int64_t>(brk.peak() - brk.initial())), brk.moves().size());
+             HumanDelta(static_cast<int64_t>(brk.peak() - brk.initial())), brk.moves().size(),
+             qualified.empty() ? "" : " (" + qualified.substr(2) + ")");
   fmt::print(out, "  at exit    {} blocks ({}) still allocated{}\n", s.heap().live().size(),
              HumanBytes(LeakedBytes(s.heap())), s.heap().live().empty() ? "" : ": see `memtrace leaks`");
   if (leaks && !s.heap().live().empty()) {
@@ -124,6 +128,8 @@ void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary&
       .Field("final", brk.current())
       .Field("peak", brk.peak())
       .Field("moves", static_cast<uint64_t>(brk.moves().size()))
+      .Field("inferred_moves", brk.inferred_moves())
+      .Field("uncertain_moves", brk.uncertain_moves())
       .EndObject();
   json.BeginObject("leaks")
       .Field("blocks", static_cast<uint64_t>(s.heap().live().size()))

@@ -17,7 +17,9 @@ namespace memtrace::analyzer {
 
 class TraceSummary : public EventConsumer {
  public:
-  void Begin(const TraceInfo& info) override { brk_.emplace(info.header.initial_break); }
+  void Begin(const TraceInfo& info) override {
+    brk_.emplace(info.header.initial_break, &heap_, info.header.pid);
+  }
   void Apply(const Event& e) override;
 
   uint64_t calls(RecordKind kind) const { return calls_[static_cast<uint8_t>(kind)]; }

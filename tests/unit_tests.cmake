@@ -56,6 +56,10 @@ endif()
 memtrace_unit_test(site_statistics_test
   SOURCES ${PROJECT_SOURCE_DIR}/analyzer/site_statistics_test.cc
   LIBRARIES memtrace_analysis)
+# Checked against the kernel: a forked child's brk syscalls, seen with ptrace.
+memtrace_unit_test(brk_inference_test
+  SOURCES ${PROJECT_SOURCE_DIR}/analyzer/brk_inference_test.cc
+  LIBRARIES memtrace_analysis)
 # Symbolizes its own executable, so that must have DWARF whatever the build type.
 memtrace_unit_test(symbolizer_test
   SOURCES ${PROJECT_SOURCE_DIR}/analyzer/symbolizer_test.cc

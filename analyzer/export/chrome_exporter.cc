@@ -69,7 +69,7 @@ class ChromeTimeline : public EventConsumer {
         lifetimes_(std::min(max_mapping_slices, kMaxMappingSlices)) {}
 
   void Begin(const TraceInfo& info) override {
-    brk_.emplace(info.header.initial_break);
+    brk_.emplace(info.header.initial_break, &heap_, info.header.pid);
     lifetimes_.Begin(info);
   }
 

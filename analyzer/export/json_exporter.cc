@@ -70,6 +70,7 @@ void WriteBreak(JsonWriter& json, const TraceInfo& info, const BreakTimeline& br
         .Field("requested", move.requested)
         .Field("before", move.before)
         .Field("after", move.after)
+        .Field("certainty", CertaintyName(move.certainty))
         .Field("stack_id", move.stack_id)
         .EndObject();
   }
