@@ -348,12 +348,65 @@ inline uint8_t* EncodeHeapRelease(uint8_t* out, DeltaState& state, RecordKind ki
 
 enum class DecodeStatus { kOk, kTruncated, kCorrupt };
 
+namespace internal {
+
+// Bytes a Shape::kAlloc or Shape::kRelease record can take: kind, flags and eight varints.
+inline constexpr ptrdiff_t kMaxHeapCallBytes = 2 + 8 * kMaxVarintBytes;
+
+// DecodeRecord's fast path for plain allocations and releases (most of every trace) with room for
+// their longest form: no end checks. Returns false, having changed nothing but *r, when the record is
+// anything else or does not decode; DecodeRecord then reads it the general way.
+inline bool DecodeHeapCall(const uint8_t** cursor, DeltaState& state, Record* r) {
+  const uint8_t* p = *cursor;
+  auto kind = static_cast<RecordKind>(p[0]);
+  uint8_t flags = p[1];
+  Shape shape = ShapeOf(kind);
+  if ((shape != Shape::kAlloc && shape != Shape::kRelease) || (flags & ~kKnownFlags)) return false;
+  p += 2;
+  __builtin_memset(static_cast<void*>(r), 0, sizeof *r);  // see DecodeRecord
+  r->kind = kind;
+  r->flags = flags;
+  uint64_t delta = 0, address_delta = 0, v1 = 0, v2 = 0;
+  bool ok = GetVarintUnchecked(&p, &delta);
+  if (shape == Shape::kAlloc) {
+    ok = ok && GetVarintUnchecked(&p, &r->size) && GetVarintUnchecked(&p, &address_delta);
+  } else {
+    ok = ok && GetVarintUnchecked(&p, &address_delta) && GetVarintUnchecked(&p, &r->size) &&
+         GetVarintUnchecked(&p, &r->alignment);
+  }
+  if (flags & kFlagChunkRead) {
+    ok = ok && GetVarintUnchecked(&p, &v1);
+    r->chunk_size = ExpectedChunkSize(*r) + static_cast<uint64_t>(ZigZagDecode(v1));
+    if (flags & kFlagMmapped) ok = ok && GetVarintUnchecked(&p, &r->chunk_offset);
+  }
+  if (flags & kFlagBrkMoved) {
+    ok = ok && GetVarintUnchecked(&p, &r->brk_before) && GetVarintUnchecked(&p, &v2);
+    r->brk_after = r->brk_before + static_cast<uint64_t>(ZigZagDecode(v2));
+  }
+  if (flags & kFlagHasStack) {
+    ok = ok && GetVarintUnchecked(&p, &v1);
+    r->stack_id = static_cast<uint32_t>(v1);
+  }
+  if (!ok) return false;
+  r->address = state.last_address + static_cast<uint64_t>(ZigZagDecode(address_delta));
+  r->timestamp = state.last_timestamp + delta;
+  state.last_address = r->address;
+  state.last_timestamp = r->timestamp;
+  *cursor = p;
+  return true;
+}
+
+}  // namespace internal
+
 // Decodes one record from [*cursor, end) into *r. Stack frames are written to `frames` (kMaxFrames
 // long) and r->frames points there; strings point into the input. On kOk advances *cursor.
 inline DecodeStatus DecodeRecord(const uint8_t** cursor, const uint8_t* end, DeltaState& state, Record* r,
                                  uint64_t* frames) {
   using internal::GetAddress;
   const uint8_t* p = *cursor;
+  if (end - p >= internal::kMaxHeapCallBytes && internal::DecodeHeapCall(cursor, state, r)) [[likely]] {
+    return DecodeStatus::kOk;
+  }
   if (end - p < 2) return DecodeStatus::kTruncated;
   // Zeroed in place: `*r = Record{}` builds a temporary whose byte-wide `kind` store, read back as a
   // vector, stalls store forwarding on every record.
@@ -493,9 +546,6 @@ struct BlockCall {
 };
 
 namespace internal {
-
-// Bytes a Shape::kAlloc or Shape::kRelease record can take: kind, flags and eight varints.
-inline constexpr ptrdiff_t kMaxHeapCallBytes = 2 + 8 * kMaxVarintBytes;
 
 // DecodeBlockCall's general case: through DecodeRecord.
 [[gnu::noinline]] inline DecodeStatus DecodeBlockCallSlowly(const uint8_t** cursor, const uint8_t* end,

@@ -212,16 +212,22 @@ TEST_P(RecordCodecKindTest, RoundTripsWithEveryFlagCombination) {
     in.timestamp = 1'000'000'123;
     const DeltaState start{1'000'000'000, 0x55'0000'0000};
     std::vector<uint8_t> bytes = EncodeOne(in, start);
-    // Decoded in place: strings point into `bytes`, which outlives the comparison.
-    Record out;
-    uint64_t frames[kMaxFrames];
-    DeltaState state = start;
-    const uint8_t* cursor = bytes.data();
-    ASSERT_EQ(DecodeRecord(&cursor, bytes.data() + bytes.size(), state, &out, frames), DecodeStatus::kOk)
-        << "flags " << int{flags};
-    EXPECT_EQ(cursor, bytes.data() + bytes.size()) << "flags " << int{flags};
-    ExpectSameRecord(in, out);
-    EXPECT_EQ(state.last_timestamp, in.timestamp);
+    const size_t size = bytes.size();
+    // Exactly sized, and followed by room (continuation bytes), which lets DecodeRecord take its
+    // unchecked fast path for plain allocations and releases.
+    for (size_t padding : {size_t{0}, size_t{100}}) {
+      bytes.resize(size + padding, 0x80);
+      // Decoded in place: strings point into `bytes`, which outlives the comparison.
+      Record out;
+      uint64_t frames[kMaxFrames];
+      DeltaState state = start;
+      const uint8_t* cursor = bytes.data();
+      ASSERT_EQ(DecodeRecord(&cursor, bytes.data() + bytes.size(), state, &out, frames), DecodeStatus::kOk)
+          << "flags " << int{flags} << " padding " << padding;
+      EXPECT_EQ(cursor, bytes.data() + size) << "flags " << int{flags};
+      ExpectSameRecord(in, out);
+      EXPECT_EQ(state.last_timestamp, in.timestamp);
+    }
   }
 }
 
