@@ -36,6 +36,10 @@ struct Snapshot {
 };
 
 std::atomic<Snapshot*> current{nullptr};
+// The current snapshot's (generation << 32 | epoch), published after it: ModuleIndexEpoch runs on
+// every unwind and must not touch the shared `readers` counter (two locked operations on one cache
+// line for all threads) just to learn a number.
+std::atomic<uint64_t> published_epoch{0};
 std::atomic<int> readers{0};
 std::atomic<bool> rebuilding{false};
 std::atomic<uint32_t> library_generation{1};
@@ -181,6 +185,7 @@ Snapshot* Rebuild(Snapshot* old) {
   snapshot->adds = counters.adds;
   snapshot->subs = counters.subs;
   current.store(snapshot, std::memory_order_seq_cst);
+  published_epoch.store(uint64_t{generation} << 32 | snapshot->epoch, std::memory_order_release);
   if (old && !IsStatic(old)) {
     old->retired_next = retired;
     retired = old;
@@ -252,6 +257,10 @@ FdeSearch FindFde(uint64_t pc, FdeLocation* out) {
 }
 
 uint32_t ModuleIndexEpoch() {
+  uint64_t published = published_epoch.load(std::memory_order_acquire);
+  if (published && published >> 32 == library_generation.load(std::memory_order_acquire)) [[likely]] {
+    return static_cast<uint32_t>(published);
+  }
   ReaderScope scope;
   Snapshot* snapshot = current.load(std::memory_order_seq_cst);
   if (!snapshot || snapshot->generation != library_generation.load(std::memory_order_acquire)) {
