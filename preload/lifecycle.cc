@@ -1,6 +1,7 @@
 // Start and end of tracing in a process: lazy initialization on the first hooked call, the trace
 // header, fork children, and the records that say how the process ended.
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
@@ -254,6 +255,12 @@ bool InitializeTracer() {
   if (!tracer_state.compare_exchange_strong(expected, TracerState::kInitializing)) {
     return expected == TracerState::kReady;
   }
+  // Runs inside the program's first hooked call: whatever start-up tried and failed (a file that is
+  // not there) must not show in the errno that call leaves.
+  struct KeepErrno {
+    int value = errno;
+    ~KeepErrno() { errno = value; }
+  } keep_errno;
   // The break before memtrace does anything (its start-up may allocate).
   if (!CurrentBreak()) real.sbrk(0);  // makes libc look the break up now, as its first malloc would anyway
   known_break.store(CurrentBreak(), std::memory_order_relaxed);
