@@ -9,6 +9,7 @@
 #include <iconv.h>
 #include <locale.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -50,7 +51,13 @@ namespace memtrace::preload {
   X(dlclose, int, (void*))                                                             \
   X(setlocale, char*, (int, const char*))                                              \
   X(newlocale, locale_t, (int, const char*, locale_t))                                 \
-  X(iconv_open, iconv_t, (const char*, const char*))
+  X(iconv_open, iconv_t, (const char*, const char*))                                  \
+  X(posix_spawn, int,                                                                  \
+    (pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*, \
+     char* const*, char* const*))                                                      \
+  X(posix_spawnp, int,                                                                 \
+    (pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*, \
+     char* const*, char* const*))
 
 struct RealFunctions {
 #define MEMTRACE_REAL_POINTER(name, ret, params) ret(*name) params = nullptr;

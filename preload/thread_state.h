@@ -30,6 +30,10 @@ struct ThreadState {
   uint64_t arena_heap = 0;           // the thread-arena heap this thread last allocated from
   uint64_t arena_heap_writable = 0;  // its read-write size as last reported
   bool unwound = false;              // this thread has captured a stack before
+  // In a vfork child (which runs on its parent thread's TLS, so on this very ThreadState): the tid of
+  // the thread that called vfork; 0 otherwise. `tid` is then the child's pid, and `chunk` a chunk of
+  // the child's own in the parent's trace (see vfork_handoff.h).
+  uint32_t vfork_parent = 0;
 };
 
 extern __thread ThreadState thread_state __attribute__((tls_model("initial-exec")));

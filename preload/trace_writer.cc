@@ -232,6 +232,12 @@ const char* TracePath() { return trace_path; }
 
 uint32_t TracedPid() { return header ? header->pid : 0; }
 
+void ReleaseChunk(ThreadState& thread) {
+  if (thread.generation == generation.load(std::memory_order_relaxed)) Retire(thread);
+  thread.chunk = nullptr;
+  thread.cursor = thread.limit = nullptr;
+}
+
 uint64_t TraceInode() { return static_cast<uint64_t>(trace_ino); }
 
 void ForEachChunk(void (*visit)(const format::ChunkHeader* chunk, void* context), void* context) {

@@ -24,6 +24,10 @@ format::FileHeader* ReopenAfterFork();
 // Appends `record` to the calling thread's chunk; counts it as dropped if the trace cannot grow.
 void Append(ThreadState& thread, const format::Record& record);
 
+// Gives up the chunk `thread` is filling (it stays in the trace as written) and forgets it: for a
+// ThreadState that will write no more, such as a vfork child's once its parent resumes.
+void ReleaseChunk(ThreadState& thread);
+
 // Visits every chunk this process has taken so far, for the exit-time leak scan. Chunks other threads
 // are still filling are visited with what they had committed.
 void ForEachChunk(void (*visit)(const format::ChunkHeader* chunk, void* context), void* context);

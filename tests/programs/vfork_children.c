@@ -1,0 +1,116 @@
+// vfork children that use the parent's memory before leaving it, and posix_spawn/posix_spawnp.
+// Modes (argv[1]):
+//   exec     the child mallocs 3 blocks (1000, 2000, 300000 bytes: the last is mmapped), frees two,
+//            then execs /bin/true; the 2000-byte block stays allocated in the parent's heap
+//   exit     the child mallocs 4321 bytes, frees it, and _exits with 5
+//   threads  another thread allocates and frees in a loop while the main thread vforks 20 children
+//            that each malloc/free 777 bytes and exec /bin/true
+//   spawn    posix_spawn(/bin/true) and posix_spawnp(true) with 3 arguments, then posix_spawn of a
+//            missing file (the child's exec fails: ENOENT)
+// Prints what it did; exit code 0 when every child behaved.
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+static int wait_status(pid_t pid) {
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void* volatile kept;  // the block the exec child leaves to the parent
+
+static int exec_child(void) {
+  pid_t pid = vfork();
+  if (pid == 0) {
+    void* a = malloc(1000);
+    void* b = malloc(2000);
+    void* c = malloc(300000);
+    free(a);
+    free(c);
+    kept = b;
+    execl("/bin/true", "true", (char*)NULL);
+    _exit(127);
+  }
+  if (pid < 0) return perror("vfork"), 1;
+  int status = wait_status(pid);
+  printf("exec child: status %d, kept %s\n", status, kept ? "a block" : "nothing");
+  free(kept);
+  return status != 0;
+}
+
+static int exit_child(void) {
+  pid_t pid = vfork();
+  if (pid == 0) {
+    free(malloc(4321));
+    _exit(5);
+  }
+  if (pid < 0) return perror("vfork"), 1;
+  int status = wait_status(pid);
+  printf("exit child: status %d\n", status);
+  return status != 5;
+}
+
+static atomic_int stop;
+
+static void* churn(void* unused) {
+  (void)unused;
+  unsigned long n = 0;
+  while (!atomic_load(&stop)) {
+    void* p = malloc(64 + n % 512);
+    free(p);
+    ++n;
+  }
+  return NULL;
+}
+
+static int threaded_children(void) {
+  pthread_t thread;
+  pthread_create(&thread, NULL, churn, NULL);
+  int failures = 0;
+  for (int i = 0; i < 20; ++i) {
+    pid_t pid = vfork();
+    if (pid == 0) {
+      free(malloc(777));
+      execl("/bin/true", "true", (char*)NULL);
+      _exit(127);
+    }
+    failures += pid < 0 || wait_status(pid) != 0;
+  }
+  atomic_store(&stop, 1);
+  pthread_join(thread, NULL);
+  printf("threads: 20 children, %d failed\n", failures);
+  return failures != 0;
+}
+
+static int spawned(void) {
+  pid_t pid = 0;
+  char* plain[] = {"true", NULL};
+  char* three[] = {"true", "a", "b", NULL};
+  int failures = 0;
+  int result = posix_spawn(&pid, "/bin/true", NULL, NULL, plain, environ);
+  failures += result != 0 || wait_status(pid) != 0;
+  result = posix_spawnp(&pid, "true", NULL, NULL, three, environ);
+  failures += result != 0 || wait_status(pid) != 0;
+  result = posix_spawn(&pid, "/nonexistent/program", NULL, NULL, plain, environ);
+  printf("spawn: %d failed, missing program: %s\n", failures, strerror(result));
+  return failures != 0 || result == 0;
+}
+
+int main(int argc, char** argv) {
+  const char* mode = argc > 1 ? argv[1] : "";
+  if (!strcmp(mode, "exec")) return exec_child();
+  if (!strcmp(mode, "exit")) return exit_child();
+  if (!strcmp(mode, "threads")) return threaded_children();
+  if (!strcmp(mode, "spawn")) return spawned();
+  fprintf(stderr, "usage: vfork_children exec|exit|threads|spawn\n");
+  return 2;
+}
