@@ -10,3 +10,5 @@ memtrace_test_program(static_hello SOURCES programs/static_hello.c OPTIONS -O2)
 target_link_options(program_static_hello PRIVATE -static)
 memtrace_test_program(stdout_exit SOURCES programs/stdout_exit.c OPTIONS -O2)
 memtrace_test_program(errno_calls SOURCES programs/errno_calls.c OPTIONS -O0 -fno-builtin)
+# vfork children that allocate in their parent's memory, and posix_spawn/posix_spawnp (test_vfork_spawn).
+memtrace_test_program(vfork_children SOURCES programs/vfork_children.c LIBRARIES Threads::Threads OPTIONS -O1 -fno-builtin)

@@ -5,8 +5,8 @@
 //   exit     the child mallocs 4321 bytes, frees it, and _exits with 5
 //   threads  another thread allocates and frees in a loop while the main thread vforks 20 children
 //            that each malloc/free 777 bytes and exec /bin/true
-//   spawn    posix_spawn(/bin/true) and posix_spawnp(true) with 3 arguments, then posix_spawn of a
-//            missing file (the child's exec fails: ENOENT)
+//   spawn    posix_spawn(/bin/true), posix_spawnp(true) with 3 arguments, posix_spawn(/bin/true) with
+//            600, then posix_spawn of a missing file (the child's exec fails: ENOENT)
 // Prints what it did; exit code 0 when every child behaved.
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -27,13 +27,14 @@ static int wait_status(pid_t pid) {
 }
 
 static void* volatile kept;  // the block the exec child leaves to the parent
+static void* volatile sink;  // keeps the compiler from eliding a malloc/free pair
 
 static int exec_child(void) {
   pid_t pid = vfork();
   if (pid == 0) {
-    void* a = malloc(1000);
-    void* b = malloc(2000);
-    void* c = malloc(300000);
+    void* a = sink = malloc(1000);
+    void* b = sink = malloc(2000);
+    void* c = sink = malloc(300000);
     free(a);
     free(c);
     kept = b;
@@ -50,7 +51,7 @@ static int exec_child(void) {
 static int exit_child(void) {
   pid_t pid = vfork();
   if (pid == 0) {
-    free(malloc(4321));
+    free(sink = malloc(4321));
     _exit(5);
   }
   if (pid < 0) return perror("vfork"), 1;
@@ -65,7 +66,7 @@ static void* churn(void* unused) {
   (void)unused;
   unsigned long n = 0;
   while (!atomic_load(&stop)) {
-    void* p = malloc(64 + n % 512);
+    void* p = sink = malloc(64 + n % 512);
     free(p);
     ++n;
   }
@@ -79,7 +80,7 @@ static int threaded_children(void) {
   for (int i = 0; i < 20; ++i) {
     pid_t pid = vfork();
     if (pid == 0) {
-      free(malloc(777));
+      free(sink = malloc(777));
       execl("/bin/true", "true", (char*)NULL);
       _exit(127);
     }
@@ -99,6 +100,11 @@ static int spawned(void) {
   int result = posix_spawn(&pid, "/bin/true", NULL, NULL, plain, environ);
   failures += result != 0 || wait_status(pid) != 0;
   result = posix_spawnp(&pid, "true", NULL, NULL, three, environ);
+  failures += result != 0 || wait_status(pid) != 0;
+  // 600 arguments: glibc sizes the child's stack from argc (40 KiB here instead of 36).
+  static char* many[601];
+  for (int i = 0; i < 600; ++i) many[i] = i ? "x" : "true";
+  result = posix_spawn(&pid, "/bin/true", NULL, NULL, many, environ);
   failures += result != 0 || wait_status(pid) != 0;
   result = posix_spawn(&pid, "/nonexistent/program", NULL, NULL, plain, environ);
   printf("spawn: %d failed, missing program: %s\n", failures, strerror(result));
