@@ -3,8 +3,9 @@
 // It starts from the /proc/self/maps snapshot taken when tracing began and replays every mapping change
 // the trace shows: the program's mmap/munmap/mremap/mprotect, malloc's mmapped chunks (from chunk
 // headers), the brk heap (from break moves), thread stacks, thread-arena heaps and memtrace's own
-// memory; and, as changes outside the map, posix_spawn's transient child stacks. Each later snapshot (dlopen, dlclose, exit) is compared with the reconstruction (at exit that
-// comparison is `--verify`), then adopted, so whatever libc did unseen is named from then on.
+// memory; and, as changes outside the map, posix_spawn's transient child stacks. Each later snapshot (dlopen,
+// dlclose, exit) is compared with the reconstruction (at exit that comparison is `--verify`), then adopted,
+// so whatever libc did unseen is named from then on.
 #pragma once
 
 #include <cstdint>

@@ -6,7 +6,9 @@ namespace memtrace::analyzer {
 
 namespace {
 
-std::string Bytes(const Event& e) { return std::string(reinterpret_cast<const char*>(e.bytes), e.byte_count); }
+std::string Bytes(const Event& e) {
+  return std::string(reinterpret_cast<const char*>(e.bytes), e.byte_count);
+}
 
 const char* EndName(format::EndReason reason) {
   switch (reason) {
@@ -105,8 +107,8 @@ std::string ProcessEvents::Describe() const {
         execs += child.ended && child.end == format::EndReason::kExec;
         exits += child.ended && child.end != format::EndReason::kExec;
       }
-      detail += fmt::format(": children made {} calls in this memory, {} exec'd, {} exited", vfork_child_calls(),
-                            execs, exits);
+      detail += fmt::format(": children made {} calls in this memory, {} exec'd, {} exited",
+                            vfork_child_calls(), execs, exits);
     }
     add(detail);
   }

@@ -22,14 +22,14 @@ namespace memtrace::analyzer {
 
 struct VforkChild {
   uint32_t pid = 0;
-  uint32_t parent_tid = 0;   // the thread that called vfork
-  uint64_t start_ns = 0;     // trace time (absolute) of its first record
-  uint64_t end_ns = 0;       // of its end record, or of the parent's resumption; 0 while unknown
-  uint64_t calls = 0;        // allocator and mapping calls it made in the parent's memory
-  bool ended = false;        // it wrote how it left (kVforkChildEnd)
+  uint32_t parent_tid = 0;  // the thread that called vfork
+  uint64_t start_ns = 0;    // trace time (absolute) of its first record
+  uint64_t end_ns = 0;      // of its end record, or of the parent's resumption; 0 while unknown
+  uint64_t calls = 0;       // allocator and mapping calls it made in the parent's memory
+  bool ended = false;       // it wrote how it left (kVforkChildEnd)
   format::EndReason end = format::EndReason::kExec;
-  int64_t status = 0;        // _exit/exit status
-  std::string exec_path;     // what it exec'd (empty for fexecve)
+  int64_t status = 0;     // _exit/exit status
+  std::string exec_path;  // what it exec'd (empty for fexecve)
 };
 
 struct Spawn {
@@ -37,8 +37,8 @@ struct Spawn {
   uint64_t timestamp = 0;
   uint32_t tid = 0;
   std::string path;
-  int64_t result = 0;  // 0, or the errno value posix_spawn returned
-  uint32_t pid = 0;    // the child's, when result is 0
+  int64_t result = 0;         // 0, or the errno value posix_spawn returned
+  uint32_t pid = 0;           // the child's, when result is 0
   uint64_t stack_length = 0;  // glibc's transient child stack (mapped and unmapped inside the call)
   uint64_t stack_prot = 0;
 };
@@ -51,13 +51,15 @@ class ProcessEvents : public EventConsumer {
   static bool IsProcessEvent(RecordKind kind);
 
   uint64_t forks() const { return forks_; }
-  uint64_t vforks() const { return vforks_; }            // vfork calls that returned in the parent
+  uint64_t vforks() const { return vforks_; }  // vfork calls that returned in the parent
   uint64_t failed_vforks() const { return failed_vforks_; }
   const std::vector<VforkChild>& vfork_children() const { return children_; }
   const std::vector<Spawn>& spawns() const { return spawns_; }
   // Calls attributed to vfork children (the rest of the trace's calls are the process's own).
   uint64_t vfork_child_calls() const;
-  bool empty() const { return !forks_ && !vforks_ && !failed_vforks_ && children_.empty() && spawns_.empty(); }
+  bool empty() const {
+    return !forks_ && !vforks_ && !failed_vforks_ && children_.empty() && spawns_.empty();
+  }
 
   // One line for people ("fork 1, vfork 2 (...), posix_spawn 1 (...)"), and the "processes" object.
   std::string Describe() const;

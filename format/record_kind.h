@@ -83,16 +83,16 @@ enum class Shape : uint8_t {
   X(kArenaHeap, 116, "arena heap")          /* a thread arena's heap at address: reserved size,         \
                                                read-write old_size (heap_info), as first seen */        \
   X(kThreadsParked, 117, "threads parked")  /* the leak scan stopped `count` other threads to see their \
-                                               registers, skipped `size`, in `param` ns */             \
-  X(kVfork, 118, "vfork")                   /* vfork() returned `param` (child pid, or -1 with errno    \
-                                               `count`) in the parent: written when the parent resumes */ \
-  X(kVforkChild, 119, "vfork child")        /* first record of vfork child `param` (its pid, also the   \
-                                               chunk's tid), borrowing the memory of thread `count` */  \
-  X(kVforkChildEnd, 120, "vfork child end") /* a vfork child gives the memory back: EndReason `param`   \
-                                               (exec of path bytes, _exit/exit with status `count`) */  \
-  X(kPosixSpawn, 121, "posix_spawn")        /* returned `param` (0 or an errno value), child pid        \
-                                               `count`, path bytes; glibc's transient child stack:      \
-                                               length `size` (0: none), prot, map_flags */              \
+                                               registers, skipped `size`, in `param` ns */              \
+  X(kVfork, 118, "vfork")                   /* in the parent, when it resumes: vfork() returned `param` \
+                                               (child pid, or -1 with errno `count`) */                 \
+  X(kVforkChild, 119, "vfork child")        /* first record of vfork child `param` (its pid, also its   \
+                                               chunks' tid) in the memory of thread `count` */          \
+  X(kVforkChildEnd, 120, "vfork child end") /* the vfork child leaves: EndReason `param`, exec of path  \
+                                               bytes or _exit/exit with status `count` */               \
+  X(kPosixSpawn, 121, "posix_spawn")        /* returned `param` (0 or errno), child pid `count`, path   \
+                                               bytes; glibc's transient child stack: length `size`      \
+                                               (0: none), prot, map_flags */                            \
   X(kPosixSpawnp, 122, "posix_spawnp")      /* as kPosixSpawn; bytes: the file name searched in PATH */
 
 enum class RecordKind : uint8_t {

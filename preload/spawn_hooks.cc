@@ -18,8 +18,8 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
-#include <link.h>
 #include <limits.h>
+#include <link.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/auxv.h>

@@ -1,0 +1,169 @@
+"""vfork and posix_spawn under the preload, against strace -f, the kernel's witness.
+
+A vfork child runs in its parent's memory until it execs or exits: its mallocs change the parent's
+heap (and break, and mappings), so the parent's trace must hold them, but as the child's (tid = its
+pid, between a "vfork child" record and its "vfork child end"), never as the calling thread's. The
+parent writes a "vfork" record when it resumes. posix_spawn's child runs glibc-internal code only; the
+call is recorded with glibc's transient child stack (mapped and unmapped inside the call with libc's
+internal mmap, which no hook sees), whose length and protection must be the ones strace shows.
+"""
+import collections
+import unittest
+
+from memtrace_e2e import (E2ETestCase, calls, differences_beyond_unwinder, memtrace, program, run_plain,
+                          summary)
+from real_programs import memtrace_mappings, page_up
+import json
+
+STRACE_CALLS = "brk,mmap,munmap,vfork,clone,clone3,execve"
+
+
+def maps_verify(trace):
+    proc = memtrace("maps", trace, "--verify", "--json")
+    return json.loads(proc.stdout)["verify"]
+
+
+class VforkSpawnTest(E2ETestCase):
+    def run_mode(self, mode):
+        argv = [program("vfork_children"), mode]
+        plain = run_plain(argv)
+        run = self.traced(argv, strace=True, strace_calls=STRACE_CALLS)
+        self.assertEqual((run.returncode, run.stdout), (plain.returncode, plain.stdout), run.stderr[-2000:])
+        self.assertEqual(run.returncode, 0, run.stdout)
+        # The same, traced without strace (strace serializes the vfork children).
+        quiet = self.traced(argv)
+        self.assertEqual((quiet.returncode, quiet.stdout), (plain.returncode, plain.stdout))
+        return run
+
+    def before_exec(self, run, pid):
+        """strace's calls of `pid` up to its successful execve (a vfork child's time in our memory)."""
+        mine = []
+        for c in run.strace:
+            if c.pid != pid:
+                continue
+            if c.name == "execve" and c.result == 0:
+                break
+            mine.append(c)
+        return mine
+
+    def vfork_children_of(self, run):
+        return [c.result for c in run.strace if c.pid == run.pid and c.name == "vfork" and c.result > 0]
+
+    def assertConsistent(self, trace):
+        s = summary(trace)
+        self.assertTrue(s["trace"]["complete"], s["trace"])
+        self.assertEqual(s["consistency"], {"double_allocations": 0, "unknown_releases": 0,
+                                            "mismatched_releases": 0}, s["consistency"])
+        self.assertEqual(differences_beyond_unwinder(maps_verify(trace)["differences"]), [])
+        return s
+
+    def assertChildAccountMatchesStrace(self, run, records, child):
+        """The child's mappings and break moves in the trace are exactly strace's before its exec."""
+        theirs = self.before_exec(run, child)
+        mine = [c for c in records if c["tid"] == child]
+        maps, unmaps = memtrace_mappings(mine)
+        strace_maps = sorted((c.result, page_up(c.arg(1))) for c in theirs
+                             if c.name == "mmap" and c.args[4].strip() == "-1")
+        strace_unmaps = sorted((c.arg(0), page_up(c.arg(1))) for c in theirs if c.name == "munmap")
+        self.assertEqual(sorted(m[:2] for m in maps), strace_maps, theirs)
+        self.assertEqual(sorted(m[:2] for m in unmaps), strace_unmaps, theirs)
+        strace_moves = [c.result for c in theirs if c.name == "brk" and c.args[0] != "NULL"]
+        trace_moves = [c["brk_after"] for c in mine if "brk_after" in c]
+        self.assertEqual(trace_moves, strace_moves)
+
+    def test_child_allocates_then_execs(self):
+        run = self.run_mode("exec")
+        children = self.vfork_children_of(run)
+        self.assertEqual(len(children), 1, children)
+        child = children[0]
+        records = calls(run.trace)
+        # One vfork, as strace saw, with the same result; the child announced itself and its exec.
+        events = [(c["call"], c.get("pid")) for c in records if c.get("process_event")]
+        self.assertEqual(events, [("vfork child", child), ("vfork child end", None), ("vfork", child)])
+        # The child's calls are the child's: strace saw them under its pid, the trace has them under it.
+        by_tid = collections.defaultdict(list)
+        for c in records:
+            if not c.get("process_event"):
+                by_tid[c["tid"]].append((c["call"], c.get("size")))
+        self.assertEqual(by_tid[child], [("malloc", 1000), ("malloc", 2000), ("malloc", 300000),
+                                         ("free", None), ("free", None)])
+        self.assertNotIn(("malloc", 2000), by_tid[run.pid])
+        self.assertChildAccountMatchesStrace(run, records, child)
+        # The parent frees the block the child left; the heap the trace rebuilds has no double or
+        # unknown release, and the maps at exit equal the kernel's.
+        s = self.assertConsistent(run.trace)
+        self.assertEqual(s["processes"]["vforks"], 1)
+        (vc,) = s["processes"]["vfork_children"]
+        self.assertEqual((vc["pid"], vc["calls"], vc["end"], vc["exec"]), (child, 5, "exec", "/bin/true"))
+        self.assertEqual(s["trace"]["end"], "exit")
+        # The exec'd image's trace continues the child's pid and names the parent's trace.
+        (other,) = [t for t in run.traces if t != run.trace]
+        t = summary(other)["trace"]
+        self.assertEqual((t["pid"], t["exec_generation"], t["parent_trace"]), (child, 1, run.trace))
+
+    def test_child_exits(self):
+        run = self.run_mode("exit")
+        (child,) = self.vfork_children_of(run)
+        self.assertEqual(len(run.traces), 1, run.traces)  # _exit: no image of its own
+        records = calls(run.trace)
+        mine = [(c["call"], c.get("size"), c.get("status")) for c in records if c["tid"] == child]
+        self.assertEqual(mine, [("vfork child", None, None), ("malloc", 4321, None), ("free", None, None),
+                                ("vfork child end", None, 5)])
+        self.assertChildAccountMatchesStrace(run, records, child)
+        s = self.assertConsistent(run.trace)
+        # The child's _exit(5) is not the parent's end.
+        self.assertEqual((s["trace"]["end"], s["trace"]["exit_status"]), ("exit", 0))
+
+    def test_another_thread_allocates_while_children_borrow_the_memory(self):
+        run = self.run_mode("threads")
+        children = self.vfork_children_of(run)
+        self.assertEqual(len(children), 20)
+        # strace's clones: the churn thread only; its vforks: the 20 children.
+        clones = [c for c in run.strace if c.pid == run.pid and c.name in ("clone", "clone3")]
+        self.assertEqual(len(clones), 1, clones)
+        records = calls(run.trace)
+        self.assertEqual(sorted(c["pid"] for c in records if c["call"] == "vfork"), sorted(children))
+        for child in children:
+            mine = [(c["call"], c.get("size")) for c in records if c["tid"] == child]
+            self.assertEqual(mine, [("vfork child", None), ("malloc", 777), ("free", None),
+                                    ("vfork child end", None)], child)
+            self.assertChildAccountMatchesStrace(run, records, child)
+        s = self.assertConsistent(run.trace)
+        self.assertEqual(s["processes"]["vfork_child_calls"], 40)
+        self.assertEqual(len(run.traces), 21)  # 20 exec'd images of /bin/true
+
+    def test_posix_spawn_and_its_transient_stack(self):
+        run = self.run_mode("spawn")
+        s = self.assertConsistent(run.trace)
+        spawns = s["processes"]["spawns"]
+        self.assertEqual([(x["call"], x["path"], x["result"]) for x in spawns],
+                         [("posix_spawn", "/bin/true", 0), ("posix_spawnp", "true", 0),
+                          ("posix_spawn", "/bin/true", 0), ("posix_spawn", "/nonexistent/program", 2)])
+        # strace: one clone per spawn, and around each one mmap + munmap of the child's stack.
+        mine = [c for c in run.strace if c.pid == run.pid]
+        clones = [c for c in mine if c.name in ("clone", "clone3")]
+        self.assertEqual(len(clones), len(spawns))
+        self.assertEqual([x["pid"] for x in spawns if x["result"] == 0], [c.result for c in clones][:3])
+        stacks = [c for c in mine if c.name == "mmap" and "MAP_STACK" in c.args[3]]
+        prot = {"PROT_READ|PROT_WRITE": 3, "PROT_READ|PROT_WRITE|PROT_EXEC": 7}
+        self.assertEqual([(x["stack_length"], x["stack_prot"]) for x in spawns],
+                         [(c.arg(1), prot[c.args[2]]) for c in stacks])
+        self.assertEqual([x["stack_length"] for x in spawns][2], 40960)  # 600 arguments
+        unmaps = [(c.arg(0), c.arg(1)) for c in mine if c.name == "munmap"]
+        for c in stacks:
+            self.assertIn((c.result, c.arg(1)), unmaps)
+        timeline = json.loads(memtrace("maps", run.trace, "--timeline", "--json").stdout)["timeline"]
+        transient = [c["end"] - c["start"] for c in timeline if c["change"] == "transient"]
+        self.assertEqual(transient, [x["stack_length"] for x in spawns])
+        # The spawned images name the parent's trace as their parent's.
+        children = [t for t in run.traces if t != run.trace]
+        self.assertEqual(len(children), 3)
+        for t in children:
+            header = summary(t)["trace"]
+            self.assertEqual((header["ppid"], header["parent_trace"]), (run.pid, run.trace))
+        self.assertEqual(sorted(summary(t)["trace"]["pid"] for t in children),
+                         sorted(x["pid"] for x in spawns if x["result"] == 0))
+
+
+if __name__ == "__main__":
+    unittest.main()
