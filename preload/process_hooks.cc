@@ -1,9 +1,11 @@
 // Threads, processes and libraries: thread stacks (pthread_create), fork children, exec'd images,
 // dlopen/dlclose, and the /proc/self/maps snapshots that let the analyzer name every mapping.
 //
-// fork and _Fork children get a trace of their own. vfork and posix_spawn are not wrapped: a vfork
-// child shares our memory and must not write to the trace, and posix_spawn's child execs at once (its
-// new image is traced through LD_PRELOAD).
+// fork and _Fork children get a trace of their own. vfork is wrapped in vfork_hooks.cc: the child's
+// calls before its exec or _exit are recorded in our trace under the child's pid (vfork_handoff.h),
+// and its exec (through the hooks here) ends that part with a kVforkChildEnd instead of ending our
+// trace. posix_spawn/posix_spawnp are recorded in spawn_hooks.cc, with glibc's transient child stack;
+// their child runs no hook before its exec, and its new image is traced through LD_PRELOAD.
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
