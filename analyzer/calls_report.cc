@@ -35,17 +35,18 @@ std::string BytesText(const Event& e) {
 std::string ProcessEventText(const Event& e) {
   switch (e.kind) {
     case RecordKind::kFork: return fmt::format("fork() = {}", e.param);
-    case RecordKind::kVfork:
+    case RecordKind::kVfork: {
       if (e.param < 0) return fmt::format("vfork() = -1 (errno {})", e.count);
-      return fmt::format("vfork() = {} (the parent resumes)", e.param);
+      std::string text = fmt::format("vfork() = {}; the parent resumes: the child ", e.param);
+      switch (static_cast<format::EndReason>(e.old_size)) {
+        case format::EndReason::kExec: return text + fmt::format("exec'd \"{}\"", BytesText(e));
+        case format::EndReason::kUnderscoreExit: return text + fmt::format("called _exit({})", e.size);
+        case format::EndReason::kExit: return text + fmt::format("called exit({})", e.size);
+        default: return text + "said nothing (killed?)";
+      }
+    }
     case RecordKind::kVforkChild:
       return fmt::format("vfork child {} starts in the memory of thread {}", e.param, e.count);
-    case RecordKind::kVforkChildEnd:
-      switch (static_cast<format::EndReason>(e.param)) {
-        case format::EndReason::kExec: return fmt::format("vfork child leaves: exec(\"{}\")", BytesText(e));
-        case format::EndReason::kUnderscoreExit: return fmt::format("vfork child leaves: _exit({})", e.count);
-        default: return fmt::format("vfork child leaves: exit({})", e.count);
-      }
     case RecordKind::kPosixSpawn:
     case RecordKind::kPosixSpawnp: {
       std::string text = fmt::format("{}(\"{}\") = {}", format::NameOf(e.kind), BytesText(e), e.param);
@@ -153,19 +154,19 @@ void CallsReport::PrintJson(const Event& e) {
     json.Field("process_event", true);
     switch (e.kind) {
       case RecordKind::kFork: json.Field("pid", e.param); break;
-      case RecordKind::kVfork:
+      case RecordKind::kVfork: {
         json.Field("result", e.param).Field("pid", e.param > 0 ? e.param : 0);
         if (e.param < 0) json.Field("errno", e.count);
+        auto end = static_cast<format::EndReason>(e.old_size);
+        json.Field("child_end", end == format::EndReason::kExec             ? "exec"
+                                : end == format::EndReason::kUnderscoreExit ? "_exit"
+                                : end == format::EndReason::kExit           ? "exit"
+                                                                            : "unknown")
+            .Field("child_status", e.size)
+            .Field("child_exec", BytesText(e));
         break;
+      }
       case RecordKind::kVforkChild: json.Field("pid", e.param).Field("parent_tid", e.count); break;
-      case RecordKind::kVforkChildEnd:
-        json.Field("end", static_cast<format::EndReason>(e.param) == format::EndReason::kExec ? "exec"
-                          : static_cast<format::EndReason>(e.param) == format::EndReason::kUnderscoreExit
-                              ? "_exit"
-                              : "exit")
-            .Field("status", e.count)
-            .Field("path", BytesText(e));
-        break;
       default:  // posix_spawn, posix_spawnp
         json.Field("path", BytesText(e)).Field("result", e.param).Field("pid", e.count);
         if (e.size) {

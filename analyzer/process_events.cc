@@ -27,7 +27,6 @@ bool ProcessEvents::IsProcessEvent(RecordKind kind) {
     case RecordKind::kFork:
     case RecordKind::kVfork:
     case RecordKind::kVforkChild:
-    case RecordKind::kVforkChildEnd:
     case RecordKind::kPosixSpawn:
     case RecordKind::kPosixSpawnp: return true;
     default: return false;
@@ -46,25 +45,27 @@ void ProcessEvents::Apply(const Event& e) {
       children_.push_back(child);
       return;
     }
-    case RecordKind::kVforkChildEnd: {
-      auto it = running_.find(e.tid);
-      if (it == running_.end()) return;
-      VforkChild& child = children_[it->second];
-      child.ended = true;
-      child.end = static_cast<format::EndReason>(e.param);
-      child.status = static_cast<int64_t>(e.count);
-      child.exec_path = Bytes(e);
-      child.end_ns = e.timestamp;
-      return;
-    }
     case RecordKind::kVfork:
       if (e.param < 0) {
         ++failed_vforks_;
         return;
       }
       ++vforks_;
-      if (auto it = running_.find(static_cast<uint32_t>(e.param)); it != running_.end()) {
-        if (!children_[it->second].end_ns) children_[it->second].end_ns = e.timestamp;
+      {
+        auto pid = static_cast<uint32_t>(e.param);
+        auto it = running_.find(pid);
+        if (it == running_.end()) {  // it made no call
+          it = running_.emplace(pid, children_.size()).first;
+          children_.push_back({});
+          children_.back().pid = pid;
+          children_.back().parent_tid = e.tid;
+        }
+        VforkChild& child = children_[it->second];
+        child.end_ns = e.timestamp;
+        child.ended = e.old_size != 0;
+        if (child.ended) child.end = static_cast<format::EndReason>(e.old_size);
+        child.status = static_cast<int64_t>(e.size);
+        child.exec_path = Bytes(e);
         running_.erase(it);
       }
       return;

@@ -1,11 +1,11 @@
 // The processes a trace's process made and the vfork children that ran in its memory: fork, vfork,
 // posix_spawn/posix_spawnp, and what each vfork child did before it exec'd or exited.
 //
-// A vfork child's calls are in the parent's trace, in chunks whose tid is the child's pid, between its
-// kVforkChild record and its kVforkChildEnd (or the parent's kVfork when it resumes, if the child died
-// without a word). They change the heap and the mappings like the parent's own calls (the memory is
-// the parent's): every other consumer applies them as it applies any thread's. This one says whose
-// they were.
+// A vfork child's calls are in the parent's trace, in a chunk whose tid is the child's pid, after its
+// kVforkChild record and before the parent's kVfork (written when it resumes, with how the child
+// left). They change the heap and the mappings like the parent's own calls (the memory is the
+// parent's): every other consumer applies them as it applies any thread's. This one says whose they
+// were. A child that made no call has no kVforkChild: it appears at its parent's kVfork.
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
@@ -23,10 +23,10 @@ namespace memtrace::analyzer {
 struct VforkChild {
   uint32_t pid = 0;
   uint32_t parent_tid = 0;  // the thread that called vfork
-  uint64_t start_ns = 0;    // trace time (absolute) of its first record
-  uint64_t end_ns = 0;      // of its end record, or of the parent's resumption; 0 while unknown
+  uint64_t start_ns = 0;    // trace time (absolute) of its first call (0: it made none)
+  uint64_t end_ns = 0;      // of the parent's resumption; 0 while unknown
   uint64_t calls = 0;       // allocator and mapping calls it made in the parent's memory
-  bool ended = false;       // it wrote how it left (kVforkChildEnd)
+  bool ended = false;       // it said how it left (exec, _exit or exit)
   format::EndReason end = format::EndReason::kExec;
   int64_t status = 0;     // _exit/exit status
   std::string exec_path;  // what it exec'd (empty for fexecve)

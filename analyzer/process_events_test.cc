@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <utility>
 
 namespace memtrace::analyzer {
 namespace {
@@ -35,17 +36,21 @@ TEST(ProcessEventsTest, AVforkChildsCallsAreItsOwnUntilItsParentResumes) {
   events.Apply(Malloc(4, 101));  // another thread of the parent, while the child runs
   events.Apply(Make(RecordKind::kFree, 5, 200));
   static const char kPath[] = "/bin/true";
-  Event end = Make(RecordKind::kVforkChildEnd, 6, 200);
-  end.param = static_cast<int64_t>(format::EndReason::kExec);
-  end.bytes = reinterpret_cast<const uint8_t*>(kPath);
-  end.byte_count = static_cast<uint32_t>(std::strlen(kPath));
-  events.Apply(end);
-  Event resumed = Make(RecordKind::kVfork, 7, 100);
+  Event resumed = Make(RecordKind::kVfork, 6, 100);
   resumed.param = 200;
+  resumed.old_size = static_cast<uint64_t>(format::EndReason::kExec);
+  resumed.bytes = reinterpret_cast<const uint8_t*>(kPath);
+  resumed.byte_count = static_cast<uint32_t>(std::strlen(kPath));
   events.Apply(resumed);
+  // A child that only _exits makes no call and writes nothing: it is known from its parent's record.
+  Event quiet = Make(RecordKind::kVfork, 9, 100);
+  quiet.param = 201;
+  quiet.old_size = static_cast<uint64_t>(format::EndReason::kUnderscoreExit);
+  quiet.size = 3;
+  events.Apply(quiet);
   events.Apply(Malloc(8, 200));  // a later thread that reuses the number is not the child
 
-  ASSERT_EQ(events.vfork_children().size(), 1u);
+  ASSERT_EQ(events.vfork_children().size(), 2u);
   const VforkChild& child = events.vfork_children()[0];
   EXPECT_EQ(child.pid, 200u);
   EXPECT_EQ(child.parent_tid, 100u);
@@ -53,9 +58,14 @@ TEST(ProcessEventsTest, AVforkChildsCallsAreItsOwnUntilItsParentResumes) {
   EXPECT_TRUE(child.ended);
   EXPECT_EQ(child.end, format::EndReason::kExec);
   EXPECT_EQ(child.exec_path, "/bin/true");
+  EXPECT_EQ(child.start_ns, 2u);
   EXPECT_EQ(child.end_ns, 6u);
-  EXPECT_EQ(events.vforks(), 1u);
-  EXPECT_EQ(events.Describe(), "vfork 1: children made 2 calls in this memory, 1 exec'd, 0 exited");
+  const VforkChild& other = events.vfork_children()[1];
+  EXPECT_EQ((std::pair{other.pid, other.calls}), (std::pair{201u, uint64_t{0}}));
+  EXPECT_EQ((std::pair{other.end, other.status}),
+            (std::pair{format::EndReason::kUnderscoreExit, int64_t{3}}));
+  EXPECT_EQ(events.vforks(), 2u);
+  EXPECT_EQ(events.Describe(), "vfork 2: children made 2 calls in this memory, 1 exec'd, 1 exited");
 }
 
 TEST(ProcessEventsTest, SpawnsAndFailures) {

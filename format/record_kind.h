@@ -85,15 +85,16 @@ enum class Shape : uint8_t {
   X(kThreadsParked, 117, "threads parked")  /* the leak scan stopped `count` other threads to see their \
                                                registers, skipped `size`, in `param` ns */              \
   X(kVfork, 118, "vfork")                   /* in the parent, when it resumes: vfork() returned `param` \
-                                               (child pid, or -1 with errno `count`) */                 \
-  X(kVforkChild, 119, "vfork child")        /* first record of vfork child `param` (its pid, also its   \
-                                               chunks' tid) in the memory of thread `count` */          \
-  X(kVforkChildEnd, 120, "vfork child end") /* the vfork child leaves: EndReason `param`, exec of path  \
-                                               bytes or _exit/exit with status `count` */               \
-  X(kPosixSpawn, 121, "posix_spawn")        /* returned `param` (0 or errno), child pid `count`, path   \
+                                               (child pid, or -1 with errno `count`); how the child     \
+                                               left: EndReason old_size (0: unknown), status `size`,    \
+                                               exec'd path bytes */                                     \
+  X(kVforkChild, 119, "vfork child")        /* first record of a vfork child's chunk, before its first  \
+                                               call: pid `param` (the chunk's tid), in the memory of    \
+                                               thread `count` */                                        \
+  X(kPosixSpawn, 120, "posix_spawn")        /* returned `param` (0 or errno), child pid `count`, path   \
                                                bytes; glibc's transient child stack: length `size`      \
                                                (0: none), prot, map_flags */                            \
-  X(kPosixSpawnp, 122, "posix_spawnp")      /* as kPosixSpawn; bytes: the file name searched in PATH */
+  X(kPosixSpawnp, 121, "posix_spawnp")      /* as kPosixSpawn; bytes: the file name searched in PATH */
 
 enum class RecordKind : uint8_t {
 #define MEMTRACE_ENUMERATOR(name, value, ...) name = value,

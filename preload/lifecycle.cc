@@ -176,7 +176,7 @@ void EmitEnd(format::EndReason reason, int status) {
   HookScope scope;
   if (!scope.active()) return;
   // A vfork child shares our memory but is not the traced process: it only says it is done with it.
-  if (thread_state.vfork_parent) return AppendVforkChildEnd(thread_state, reason, status, nullptr);
+  if (thread_state.vfork_parent) return NoteVforkChildEnd(reason, status, nullptr);
   // Other children that share our memory (a raw clone(CLONE_VM)) leave no record.
   if (static_cast<uint32_t>(syscall(SYS_getpid)) != TracedPid()) return;
   switch (ClaimEnd(/*fatal_signal=*/false)) {

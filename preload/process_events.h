@@ -15,10 +15,9 @@ void EmitMapsSnapshot(ThreadState& thread, format::SnapshotReason reason);
 // parent's. Run by fork's atfork handler, and by the _Fork hook (which runs no atfork handlers).
 void AfterForkInChild();
 
-// In a vfork child (ThreadState::vfork_parent set): the record that says how it gave its parent's
-// memory back, `reason` kExec (of `path`), kUnderscoreExit or kExit with `status`. The caller holds
-// the hook scope.
-void AppendVforkChildEnd(ThreadState& thread, format::EndReason reason, int status, const char* path);
+// In a vfork child (ThreadState::vfork_parent set): notes how it gives its parent's memory back,
+// `reason` kExec (of `path`), kUnderscoreExit or kExit with `status`, for the parent's kVfork record.
+void NoteVforkChildEnd(format::EndReason reason, int status, const char* path);
 
 // A copy of `envp` with MEMTRACE_PARENT_TRACE=<getpid()>:<this trace> in place of any old one, so the
 // trace of the image it starts can name this one: the same pid after an exec (a vfork child's pid is

@@ -3,8 +3,8 @@
 //
 // fork and _Fork children get a trace of their own. vfork is wrapped in vfork_hooks.cc: the child's
 // calls before its exec or _exit are recorded in our trace under the child's pid (vfork_handoff.h),
-// and its exec (through the hooks here) ends that part with a kVforkChildEnd instead of ending our
-// trace. posix_spawn/posix_spawnp are recorded in spawn_hooks.cc, with glibc's transient child stack;
+// and its exec (through the hooks here) is noted for the parent's kVfork record instead of ending
+// our trace. posix_spawn/posix_spawnp are recorded in spawn_hooks.cc, with glibc's transient child stack;
 // their child runs no hook before its exec, and its new image is traced through LD_PRELOAD.
 #include <dlfcn.h>
 #include <errno.h>
@@ -189,7 +189,7 @@ void RecordExec(const char* what) {
   HookScope scope;
   if (!scope.active()) return;
   if (thread_state.vfork_parent) {
-    AppendVforkChildEnd(thread_state, memtrace::format::EndReason::kExec, 0, what);
+    NoteVforkChildEnd(memtrace::format::EndReason::kExec, 0, what);
     return;
   }
   Record record;

@@ -336,9 +336,18 @@ void Append(ThreadState& thread, const format::Record& record) {
   }
   size_t bound = format::EncodedBound(record) + 2 * format::kMaxVarintBytes + 2;  // + a kDropped record
   if (!thread.chunk || static_cast<size_t>(thread.limit - thread.cursor) < bound) {
+    bool first_of_vfork_child = !thread.chunk && thread.vfork_parent;
     if (!AcquireChunk(thread, record.timestamp)) {
       __atomic_fetch_add(&thread.dropped, 1, __ATOMIC_RELAXED);
       return;
+    }
+    if (first_of_vfork_child) [[unlikely]] {
+      // Names the chunk's tid as a vfork child, before its first call (vfork_handoff.h).
+      format::Record child;
+      child.kind = format::RecordKind::kVforkChild;
+      child.param = thread.tid;
+      child.count = thread.vfork_parent;
+      Commit(thread, format::EncodeRecord(thread.cursor, thread.deltas, child, record.timestamp));
     }
   }
   // Records of one thread must not go back in time (deltas are unsigned); a record stamped before the

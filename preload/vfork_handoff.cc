@@ -5,6 +5,9 @@ namespace memtrace::preload {
 bool PrepareVfork(ThreadState& thread, VforkHandoff& handoff, uint32_t caller_tid) {
   if (thread.depth != 0 || thread.vfork_parent != 0) return false;
   handoff.caller_tid = caller_tid;
+  handoff.end_reason = 0;
+  handoff.end_status = 0;
+  handoff.exec_path[0] = 0;
   handoff.pending = true;
   handoff.child_entered = false;
   thread.depth = 1;
@@ -26,6 +29,16 @@ void EnterVforkChild(ThreadState& thread, VforkHandoff& handoff, uint32_t child_
   child.arena_heap_writable = thread.arena_heap_writable;
   thread = child;
   handoff.child_entered = true;
+}
+
+void NoteVforkChildEnd(VforkHandoff& handoff, format::EndReason reason, int status, const char* path) {
+  handoff.end_reason = static_cast<uint8_t>(reason);
+  handoff.end_status = status;
+  size_t length = 0;
+  for (; path && path[length] && length + 1 < sizeof handoff.exec_path; ++length) {
+    handoff.exec_path[length] = path[length];
+  }
+  handoff.exec_path[length] = 0;
 }
 
 ThreadState ResumeVforkParent(ThreadState& thread, VforkHandoff& handoff) {

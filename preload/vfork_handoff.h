@@ -9,8 +9,12 @@
 //                      of appending to a chunk that is about to be swapped out
 //   EnterVforkChild    child, first thing after the call returns 0: sets the parent's state aside and
 //                      gives the child a fresh one (no chunk yet, tid = the child's pid, vfork_parent =
-//                      the calling thread's tid). Its records go to a chunk of its own, in the parent's
-//                      trace, whose tid is the child's pid.
+//                      the calling thread's tid). If the child makes a call, its records go to a chunk
+//                      of its own in the parent's trace, whose tid is the child's pid and whose first
+//                      record (kVforkChild, written by Append) names it. A child that only execs or
+//                      exits takes no chunk: most vfork children do just that.
+//   NoteVforkChildEnd  child, in its exec and _exit/exit hooks: how it leaves, kept here for the parent
+//                      (the memory is shared) to record when it resumes.
 //   ResumeVforkParent  parent, once the call returns there (the child has exec'd or exited): puts the
 //                      parent's state back, adds what the child counted as dropped, and hands back the
 //                      child's state so the caller can release its chunk.
@@ -21,6 +25,7 @@
 // grandchild's calls are recorded as the child's.
 #pragma once
 
+#include "format/record_kind.h"
 #include "preload/thread_state.h"
 
 namespace memtrace::preload {
@@ -31,6 +36,11 @@ struct VforkHandoff {
   bool pending = false;        // PrepareVfork ran and the matching return has not been seen yet
   bool child_entered = false;  // the child took its fresh state (false if vfork failed, or the child
                                // was killed before it ran)
+  // How the child left, as it last said (an exec that failed, then _exit(127), says _exit): 0 while
+  // unknown (killed by a signal).
+  uint8_t end_reason = 0;    // format::EndReason
+  int32_t end_status = 0;    // _exit/exit status
+  char exec_path[256] = {};  // what it exec'd (NUL-terminated, truncated; empty for fexecve)
 };
 
 // False when this vfork is not handed off: the thread is inside a hook or memtrace's own work (its
@@ -40,6 +50,8 @@ bool PrepareVfork(ThreadState& thread, VforkHandoff& handoff, uint32_t caller_ti
 
 // `child_pid`: the child's own pid (gettid in the child).
 void EnterVforkChild(ThreadState& thread, VforkHandoff& handoff, uint32_t child_pid);
+
+void NoteVforkChildEnd(VforkHandoff& handoff, format::EndReason reason, int status, const char* path);
 
 // Returns the state the child left (chunk null if it wrote nothing, or never ran).
 ThreadState ResumeVforkParent(ThreadState& thread, VforkHandoff& handoff);

@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <string>
+
 namespace memtrace::preload {
 namespace {
 
@@ -36,6 +38,7 @@ TEST(VforkHandoffTest, ChildWritesItsOwnStateAndTheParentGetsItsBack) {
     state.chunk = &child_chunk;
     state.deltas.last_timestamp = 99;
     state.dropped += 1;
+    NoteVforkChildEnd(handoff, format::EndReason::kUnderscoreExit, 9, "/not/run");
     _exit(state.depth == 0 && state.vfork_parent == handoff.caller_tid ? 0 : 1);
   }
   ASSERT_GT(pid, 0);
@@ -55,6 +58,10 @@ TEST(VforkHandoffTest, ChildWritesItsOwnStateAndTheParentGetsItsBack) {
   EXPECT_EQ(state.deltas.last_timestamp, 1234u);
   EXPECT_EQ(state.dropped, 3u);  // the parent's 2 and the child's unflushed 1
   EXPECT_FALSE(handoff.pending);
+  // How the child left, as it noted in our memory.
+  EXPECT_EQ(handoff.end_reason, static_cast<uint8_t>(format::EndReason::kUnderscoreExit));
+  EXPECT_EQ(handoff.end_status, 9);
+  EXPECT_STREQ(handoff.exec_path, "/not/run");
 }
 
 TEST(VforkHandoffTest, AChildThatNeverRanLeavesTheParentAsItWas) {
@@ -66,6 +73,15 @@ TEST(VforkHandoffTest, AChildThatNeverRanLeavesTheParentAsItWas) {
   EXPECT_EQ(state.depth, 0u);
   EXPECT_EQ(state.chunk, &parent_chunk);
   EXPECT_EQ(state.dropped, 2u);
+}
+
+TEST(VforkHandoffTest, ALongExecPathIsCutToFit) {
+  handoff = VforkHandoff{};
+  std::string path(1000, 'p');
+  NoteVforkChildEnd(handoff, format::EndReason::kExec, 0, path.c_str());
+  EXPECT_EQ(std::string(handoff.exec_path), path.substr(0, sizeof handoff.exec_path - 1));
+  NoteVforkChildEnd(handoff, format::EndReason::kExec, 0, nullptr);  // fexecve
+  EXPECT_STREQ(handoff.exec_path, "");
 }
 
 TEST(VforkHandoffTest, NotHandedOffInsideAHookOrAVforkChild) {

@@ -13,12 +13,14 @@
 //           parent (rax != 0): call memtrace_vfork_parent  -> the pid, or -1 with errno = -rax, as
 //                                                             glibc's syscall error path sets it
 //
-// What the trace says: the child's first record is kVforkChild (its pid, the calling thread's tid), in
-// a chunk of its own whose tid is the child's pid; its calls follow there, so they change the heap and
-// mappings the analyzer rebuilds (the memory is the parent's) but are attributed to the child; its
-// exec or _exit is a kVforkChildEnd. The parent writes kVfork (vfork's result) when it resumes.
-// A vfork child never takes the parent's exit-time work: lifecycle.cc and fatal_signals.cc compare
-// getpid() with the traced pid, and the _exit/exit path writes kVforkChildEnd instead.
+// What the trace says: if the child makes calls, they are in a chunk of its own whose tid is the
+// child's pid, after a kVforkChild record (its pid, the calling thread's tid): they change the heap and
+// mappings the analyzer rebuilds (the memory is the parent's) but are attributed to the child. When the
+// parent resumes it writes kVfork: vfork's result, and how the child left (exec of a path, or _exit
+// with a status), which the child's exec and _exit hooks noted in the shared hand-off. A child that
+// only execs or exits costs no chunk. A vfork child never takes the parent's exit-time work:
+// lifecycle.cc and fatal_signals.cc compare getpid() with the traced pid, and the _exit/exit path only
+// notes the child's end.
 //
 // CET shadow stacks (glibc 2.39+ can enable them) would need the child to skip vfork's return on the
 // shared shadow stack as glibc's vfork does; libmemtrace.so is not built shadow-stack compatible, so
@@ -43,24 +45,10 @@ namespace {
 
 __thread VforkHandoff vfork_handoff __attribute__((tls_model("initial-exec")));
 
-void Emit(Record& record) {
-  HookScope scope;
-  if (scope.active()) scope.Emit(record);
-}
-
 }  // namespace
 
-void AppendVforkChildEnd(ThreadState& thread, format::EndReason reason, int status, const char* path) {
-  Record record;
-  record.kind = RecordKind::kVforkChildEnd;
-  record.timestamp = NowNanoseconds();
-  record.param = static_cast<int64_t>(reason);
-  record.count = static_cast<uint32_t>(status);
-  if (path) {
-    record.bytes = reinterpret_cast<const uint8_t*>(path);
-    record.byte_count = static_cast<uint32_t>(strnlen(path, format::kMaxMetaBytes));
-  }
-  Append(thread, record);
+void NoteVforkChildEnd(format::EndReason reason, int status, const char* path) {
+  NoteVforkChildEnd(vfork_handoff, reason, status, path);
 }
 
 }  // namespace memtrace::preload
@@ -79,12 +67,6 @@ __attribute__((visibility("hidden"))) void memtrace_vfork_child() {
   if (!vfork_handoff.pending) return;
   int saved = errno;
   EnterVforkChild(thread_state, vfork_handoff, CurrentTid());
-  Record record;
-  record.kind = RecordKind::kVforkChild;
-  record.timestamp = NowNanoseconds();
-  record.param = thread_state.tid;
-  record.count = thread_state.vfork_parent;
-  Emit(record);
   errno = saved;
 }
 
@@ -96,12 +78,19 @@ __attribute__((visibility("hidden"))) long memtrace_vfork_parent(long result) {
   ThreadState child = ResumeVforkParent(thread_state, vfork_handoff);
   if (child.chunk) ReleaseChunk(child);
   if (handed_off) {
-    Record record;
-    record.kind = RecordKind::kVfork;
-    record.timestamp = NowNanoseconds();
-    record.param = failed ? -1 : result;
-    record.count = static_cast<uint32_t>(error);
-    Emit(record);
+    HookScope scope;
+    if (scope.active()) {
+      Record record;
+      record.kind = RecordKind::kVfork;
+      record.timestamp = NowNanoseconds();
+      record.param = failed ? -1 : result;
+      record.count = static_cast<uint32_t>(error);
+      record.old_size = vfork_handoff.end_reason;
+      record.size = static_cast<uint32_t>(vfork_handoff.end_status);
+      record.bytes = reinterpret_cast<const uint8_t*>(vfork_handoff.exec_path);
+      record.byte_count = static_cast<uint32_t>(strlen(vfork_handoff.exec_path));
+      scope.Emit(record);
+    }
   }
   errno = failed ? error : saved;
   return failed ? -1 : result;

@@ -2,8 +2,8 @@
 
 A vfork child runs in its parent's memory until it execs or exits: its mallocs change the parent's
 heap (and break, and mappings), so the parent's trace must hold them, but as the child's (tid = its
-pid, between a "vfork child" record and its "vfork child end"), never as the calling thread's. The
-parent writes a "vfork" record when it resumes. posix_spawn's child runs glibc-internal code only; the
+pid, after a "vfork child" record), never as the calling thread's. The parent writes a "vfork" record
+when it resumes, saying how the child left (exec'd path, _exit status). posix_spawn's child runs glibc-internal code only; the
 call is recorded with glibc's transient child stack (mapped and unmapped inside the call with libc's
 internal mmap, which no hook sees), whose length and protection must be the ones strace shows.
 """
@@ -78,8 +78,9 @@ class VforkSpawnTest(E2ETestCase):
         child = children[0]
         records = calls(run.trace)
         # One vfork, as strace saw, with the same result; the child announced itself and its exec.
-        events = [(c["call"], c.get("pid")) for c in records if c.get("process_event")]
-        self.assertEqual(events, [("vfork child", child), ("vfork child end", None), ("vfork", child)])
+        events = [(c["call"], c.get("pid"), c.get("child_end"), c.get("child_exec"))
+                  for c in records if c.get("process_event")]
+        self.assertEqual(events, [("vfork child", child, None, None), ("vfork", child, "exec", "/bin/true")])
         # The child's calls are the child's: strace saw them under its pid, the trace has them under it.
         by_tid = collections.defaultdict(list)
         for c in records:
@@ -101,16 +102,21 @@ class VforkSpawnTest(E2ETestCase):
         t = summary(other)["trace"]
         self.assertEqual((t["pid"], t["exec_generation"], t["parent_trace"]), (child, 1, run.trace))
 
-    def test_child_exits(self):
+    def test_children_exit(self):
         run = self.run_mode("exit")
-        (child,) = self.vfork_children_of(run)
+        child, quiet = self.vfork_children_of(run)
         self.assertEqual(len(run.traces), 1, run.traces)  # _exit: no image of its own
         records = calls(run.trace)
-        mine = [(c["call"], c.get("size"), c.get("status")) for c in records if c["tid"] == child]
-        self.assertEqual(mine, [("vfork child", None, None), ("malloc", 4321, None), ("free", None, None),
-                                ("vfork child end", None, 5)])
+        mine = [(c["call"], c.get("size")) for c in records if c["tid"] == child]
+        self.assertEqual(mine, [("vfork child", None), ("malloc", 4321), ("free", None)])
         self.assertChildAccountMatchesStrace(run, records, child)
+        # The second child made no call: nothing under its pid, only its parent's record of it.
+        self.assertEqual([c for c in records if c["tid"] == quiet], [])
+        ends = [(c["pid"], c["child_end"], c["child_status"]) for c in records if c["call"] == "vfork"]
+        self.assertEqual(ends, [(child, "_exit", 5), (quiet, "_exit", 3)])
         s = self.assertConsistent(run.trace)
+        self.assertEqual([(x["pid"], x["calls"]) for x in s["processes"]["vfork_children"]],
+                         [(child, 2), (quiet, 0)])
         # The child's _exit(5) is not the parent's end.
         self.assertEqual((s["trace"]["end"], s["trace"]["exit_status"]), ("exit", 0))
 
@@ -125,8 +131,7 @@ class VforkSpawnTest(E2ETestCase):
         self.assertEqual(sorted(c["pid"] for c in records if c["call"] == "vfork"), sorted(children))
         for child in children:
             mine = [(c["call"], c.get("size")) for c in records if c["tid"] == child]
-            self.assertEqual(mine, [("vfork child", None), ("malloc", 777), ("free", None),
-                                    ("vfork child end", None)], child)
+            self.assertEqual(mine, [("vfork child", None), ("malloc", 777), ("free", None)], child)
             self.assertChildAccountMatchesStrace(run, records, child)
         s = self.assertConsistent(run.trace)
         self.assertEqual(s["processes"]["vfork_child_calls"], 40)

@@ -2,7 +2,7 @@
 // Modes (argv[1]):
 //   exec     the child mallocs 3 blocks (1000, 2000, 300000 bytes: the last is mmapped), frees two,
 //            then execs /bin/true; the 2000-byte block stays allocated in the parent's heap
-//   exit     the child mallocs 4321 bytes, frees it, and _exits with 5
+//   exit     the child mallocs 4321 bytes, frees it, and _exits with 5; a second child only _exits(3)
 //   threads  another thread allocates and frees in a loop while the main thread vforks 20 children
 //            that each malloc/free 777 bytes and exec /bin/true
 //   spawn    posix_spawn(/bin/true), posix_spawnp(true) with 3 arguments, posix_spawn(/bin/true) with
@@ -56,8 +56,12 @@ static int exit_child(void) {
   }
   if (pid < 0) return perror("vfork"), 1;
   int status = wait_status(pid);
-  printf("exit child: status %d\n", status);
-  return status != 5;
+  pid = vfork();
+  if (pid == 0) _exit(3);
+  if (pid < 0) return perror("vfork"), 1;
+  int quiet = wait_status(pid);
+  printf("exit children: status %d, %d\n", status, quiet);
+  return status != 5 || quiet != 3;
 }
 
 static atomic_int stop;
