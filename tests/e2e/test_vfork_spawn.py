@@ -8,6 +8,7 @@ call is recorded with glibc's transient child stack (mapped and unmapped inside 
 internal mmap, which no hook sees), whose length and protection must be the ones strace shows.
 """
 import collections
+import os
 import unittest
 
 from memtrace_e2e import (E2ETestCase, calls, differences_beyond_unwinder, memtrace, program, run_plain,
@@ -135,6 +136,7 @@ class VforkSpawnTest(E2ETestCase):
             self.assertChildAccountMatchesStrace(run, records, child)
         s = self.assertConsistent(run.trace)
         self.assertEqual(s["processes"]["vfork_child_calls"], 40)
+        self.assertEqual(s["trace"]["threads"], 2)  # main and churn: the children's chunks are not threads
         self.assertEqual(len(run.traces), 21)  # 20 exec'd images of /bin/true
 
     def test_posix_spawn_and_its_transient_stack(self):
@@ -168,6 +170,19 @@ class VforkSpawnTest(E2ETestCase):
             self.assertEqual((header["ppid"], header["parent_trace"]), (run.pid, run.trace))
         self.assertEqual(sorted(summary(t)["trace"]["pid"] for t in children),
                          sorted(x["pid"] for x in spawns if x["result"] == 0))
+
+    def test_run_lists_each_child_trace_with_its_origin(self):
+        out = os.path.join(self.workdir, "v.mtr")
+        for mode, relation in (("exec", "exec'd; continues pid"), ("spawn", "child of pid")):
+            proc = memtrace("run", "-o", out + "." + mode, "--", program("vfork_children"), mode,
+                            cwd=self.workdir)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            err = proc.stderr.decode()
+            lines = [l.strip() for l in err.splitlines() if " (true" in l]
+            self.assertEqual(len(lines), 1 if mode == "exec" else 3, err)
+            for line in lines:
+                self.assertIn(relation, line)
+                self.assertIn(f"{out}.{mode}", line.split(relation)[1])  # the parent's trace
 
 
 if __name__ == "__main__":
