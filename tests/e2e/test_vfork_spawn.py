@@ -171,6 +171,19 @@ class VforkSpawnTest(E2ETestCase):
         self.assertEqual(sorted(summary(t)["trace"]["pid"] for t in children),
                          sorted(x["pid"] for x in spawns if x["result"] == 0))
 
+    def test_failed_vfork_sets_errno_as_glibc_does(self):
+        # A seccomp filter fails the system call with EAGAIN: -1 and errno EAGAIN, traced as untraced
+        # (run_mode compares stdout, which prints both, and the exit code, which checks them).
+        run = self.run_mode("fail")
+        self.assertIn(b"vfork = -1, errno EAGAIN", run.stdout)
+        failed = [c for c in run.strace if c.name == "vfork" and c.errno]
+        self.assertEqual([c.errno for c in failed], ["EAGAIN"])
+        records = calls(run.trace)
+        self.assertEqual([(c["result"], c.get("errno")) for c in records if c["call"] == "vfork"],
+                         [(self.vfork_children_of(run)[0], None), (-1, 11)])
+        s = self.assertConsistent(run.trace)
+        self.assertEqual((s["processes"]["vforks"], s["processes"]["failed_vforks"]), (1, 1))
+
     def test_run_lists_each_child_trace_with_its_origin(self):
         out = os.path.join(self.workdir, "v.mtr")
         for mode, relation in (("exec", "exec'd; continues pid"), ("spawn", "child of pid")):

@@ -5,16 +5,24 @@
 //   exit     the child mallocs 4321 bytes, frees it, and _exits with 5; a second child only _exits(3)
 //   threads  another thread allocates and frees in a loop while the main thread vforks 20 children
 //            that each malloc/free 777 bytes and exec /bin/true
+//   fail     a seccomp filter makes the vfork system call fail with EAGAIN: vfork must return -1 with
+//            errno EAGAIN, as glibc's does, and leave errno alone when it succeeds
 //   spawn    posix_spawn(/bin/true), posix_spawnp(true) with 3 arguments, posix_spawn(/bin/true) with
 //            600, then posix_spawn of a missing file (the child's exec fails: ENOENT)
 // Prints what it did; exit code 0 when every child behaved.
 #define _GNU_SOURCE
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -96,6 +104,30 @@ static int threaded_children(void) {
   return failures != 0;
 }
 
+static int failing_vfork(void) {
+  errno = 1234;  // a successful vfork leaves errno as it was
+  pid_t pid = vfork();
+  if (pid == 0) _exit(0);
+  volatile int kept = errno == 1234 && wait_status(pid) == 0;
+  struct sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_vfork, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAGAIN),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog program = {sizeof filter / sizeof filter[0], filter};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program)) {
+    return perror("seccomp"), 1;
+  }
+  errno = 0;
+  pid = vfork();
+  if (pid == 0) _exit(0);
+  int error = errno;
+  printf("fail: errno kept on success: %s; vfork = %d, errno %s\n", kept ? "yes" : "no", (int)pid,
+         strerrorname_np(error));
+  return !(kept && pid == -1 && error == EAGAIN);
+}
+
 static int spawned(void) {
   pid_t pid = 0;
   char* plain[] = {"true", NULL};
@@ -121,6 +153,7 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "exit")) return exit_child();
   if (!strcmp(mode, "threads")) return threaded_children();
   if (!strcmp(mode, "spawn")) return spawned();
-  fprintf(stderr, "usage: vfork_children exec|exit|threads|spawn\n");
+  if (!strcmp(mode, "fail")) return failing_vfork();
+  fprintf(stderr, "usage: vfork_children exec|exit|threads|fail|spawn\n");
   return 2;
 }
