@@ -25,8 +25,8 @@ def maps_verify(trace):
 
 
 class VforkSpawnTest(E2ETestCase):
-    def run_mode(self, mode):
-        argv = [program("vfork_children"), mode]
+    def run_mode(self, mode, name="vfork_children"):
+        argv = [program(name), mode]
         plain = run_plain(argv)
         run = self.traced(argv, strace=True, strace_calls=STRACE_CALLS)
         self.assertEqual((run.returncode, run.stdout), (plain.returncode, plain.stdout), run.stderr[-2000:])
@@ -140,7 +140,13 @@ class VforkSpawnTest(E2ETestCase):
         self.assertEqual(len(run.traces), 21)  # 20 exec'd images of /bin/true
 
     def test_posix_spawn_and_its_transient_stack(self):
-        run = self.run_mode("spawn")
+        self.check_spawn("vfork_children", "PROT_READ|PROT_WRITE")
+
+    def test_posix_spawn_stack_is_executable_when_the_program_asks(self):
+        self.check_spawn("vfork_children_execstack", "PROT_READ|PROT_WRITE|PROT_EXEC")
+
+    def check_spawn(self, name, expected_prot):
+        run = self.run_mode("spawn", name)
         s = self.assertConsistent(run.trace)
         spawns = s["processes"]["spawns"]
         self.assertEqual([(x["call"], x["path"], x["result"]) for x in spawns],
@@ -152,6 +158,7 @@ class VforkSpawnTest(E2ETestCase):
         self.assertEqual(len(clones), len(spawns))
         self.assertEqual([x["pid"] for x in spawns if x["result"] == 0], [c.result for c in clones][:3])
         stacks = [c for c in mine if c.name == "mmap" and "MAP_STACK" in c.args[3]]
+        self.assertEqual({c.args[2] for c in stacks}, {expected_prot})
         prot = {"PROT_READ|PROT_WRITE": 3, "PROT_READ|PROT_WRITE|PROT_EXEC": 7}
         self.assertEqual([(x["stack_length"], x["stack_prot"]) for x in spawns],
                          [(c.arg(1), prot[c.args[2]]) for c in stacks])
