@@ -40,8 +40,10 @@ std::string ProcessEventText(const Event& e) {
       std::string text = fmt::format("vfork() = {}; the parent resumes: the child ", e.param);
       switch (static_cast<format::EndReason>(e.old_size)) {
         case format::EndReason::kExec: return text + fmt::format("exec'd \"{}\"", BytesText(e));
-        case format::EndReason::kUnderscoreExit: return text + fmt::format("called _exit({})", e.size);
-        case format::EndReason::kExit: return text + fmt::format("called exit({})", e.size);
+        case format::EndReason::kUnderscoreExit:
+          return text + fmt::format("called _exit({})", static_cast<int32_t>(e.size));
+        case format::EndReason::kExit:
+          return text + fmt::format("called exit({})", static_cast<int32_t>(e.size));
         default: return text + "said nothing (killed?)";
       }
     }
@@ -162,7 +164,7 @@ void CallsReport::PrintJson(const Event& e) {
                                 : end == format::EndReason::kUnderscoreExit ? "_exit"
                                 : end == format::EndReason::kExit           ? "exit"
                                                                             : "unknown")
-            .Field("child_status", e.size)
+            .Field("child_status", static_cast<int32_t>(e.size))
             .Field("child_exec", BytesText(e));
         break;
       }

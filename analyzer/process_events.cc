@@ -64,7 +64,7 @@ void ProcessEvents::Apply(const Event& e) {
         child.end_ns = e.timestamp;
         child.ended = e.old_size != 0;
         if (child.ended) child.end = static_cast<format::EndReason>(e.old_size);
-        child.status = static_cast<int64_t>(e.size);
+        child.status = static_cast<int32_t>(e.size);
         child.exec_path = Bytes(e);
         running_.erase(it);
       }
