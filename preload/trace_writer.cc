@@ -194,8 +194,9 @@ bool AcquireChunk(ThreadState& thread, uint64_t timestamp) {
   auto* chunk =
       reinterpret_cast<ChunkHeader*>(base + (index % kChunksPerSegment) * format::kDefaultChunkBytes);
   // Fault the chunk's pages in with one call instead of one fault per page (Linux 5.14+; older
-  // kernels refuse the advice and the pages fault in as they are written).
-  syscall(SYS_madvise, chunk, format::kDefaultChunkBytes, MADV_POPULATE_WRITE);
+  // kernels refuse the advice and the pages fault in as they are written). Not for a vfork child,
+  // which typically writes a few records before its exec: one page fault is cheaper than sixteen.
+  if (!thread.vfork_parent) syscall(SYS_madvise, chunk, format::kDefaultChunkBytes, MADV_POPULATE_WRITE);
   if (!thread.tid) thread.tid = CurrentTid();
   chunk->tid = thread.tid;
   chunk->pid = static_cast<uint32_t>(getpid());
