@@ -48,8 +48,10 @@ class VforkSpawnTest(E2ETestCase):
             mine.append(c)
         return mine
 
-    def vfork_children_of(self, run):
-        return [c.result for c in run.strace if c.pid == run.pid and c.name == "vfork" and c.result > 0]
+    def vfork_children_of(self, run, threads=None):
+        """strace's vfork results, by the traced process's threads (strace -f names each by its tid)."""
+        threads = threads or {run.pid}
+        return [c.result for c in run.strace if c.pid in threads and c.name == "vfork" and c.result > 0]
 
     def assertConsistent(self, trace):
         s = summary(trace)
@@ -59,6 +61,16 @@ class VforkSpawnTest(E2ETestCase):
         self.assertEqual(differences_beyond_unwinder(maps_verify(trace)["differences"]), [])
         return s
 
+    def timeline(self, trace):
+        if trace not in self._timelines:
+            proc = memtrace("maps", trace, "--timeline", "--json")
+            self._timelines[trace] = json.loads(proc.stdout)["timeline"]
+        return self._timelines[trace]
+
+    def setUp(self):
+        super().setUp()
+        self._timelines = {}
+
     def assertChildAccountMatchesStrace(self, run, records, child):
         """The child's mappings and break moves in the trace are exactly strace's before its exec."""
         theirs = self.before_exec(run, child)
@@ -66,6 +78,19 @@ class VforkSpawnTest(E2ETestCase):
         buffers = [c for c in theirs if c.name == "mmap" and _is_maps_buffer(theirs, c)]
         theirs = [c for c in theirs if c not in buffers and not (
             c.name == "munmap" and any(c.arg(0) == b.result for b in buffers))]
+        # A thread's arena, when the thread's first malloc is its vfork child's: glibc reserves twice
+        # the heap size and trims it to an aligned 64 MiB. The trace has it as an "arena heap" birth
+        # under the child's pid, inside the reservation strace saw.
+        arenas = [c for c in theirs
+                  if c.name == "mmap" and c.args[2] == "PROT_NONE" and "MAP_NORESERVE" in c.args[3]]
+        births = [t for t in self.timeline(run.trace) if t["change"] == "birth" and t["cause"] == "arena heap"
+                  and t["tid"] == child]
+        self.assertEqual(len(births), len(arenas), (births, arenas))
+        for arena, birth in zip(arenas, births):
+            self.assertTrue(arena.result <= birth["start"] and birth["end"] <= arena.result + arena.arg(1))
+            self.assertEqual(birth["end"] - birth["start"], 64 << 20)
+        inside = lambda c: any(a.result <= c.arg(0) < a.result + a.arg(1) for a in arenas)
+        theirs = [c for c in theirs if c not in arenas and not (c.name == "munmap" and inside(c))]
         mine = [c for c in records if c["tid"] == child]
         maps, unmaps = memtrace_mappings(mine)
         strace_maps = sorted((c.result, page_up(c.arg(1))) for c in theirs
@@ -126,22 +151,32 @@ class VforkSpawnTest(E2ETestCase):
         # The child's _exit(5) is not the parent's end.
         self.assertEqual((s["trace"]["end"], s["trace"]["exit_status"]), ("exit", 0))
 
-    def test_another_thread_allocates_while_children_borrow_the_memory(self):
+    def test_two_threads_vfork_while_a_third_allocates(self):
         run = self.run_mode("threads")
-        children = self.vfork_children_of(run)
+        # strace's clones: the churn thread and the second vforking thread.
+        clones = [c.result for c in run.strace if c.pid == run.pid and c.name in ("clone", "clone3")]
+        self.assertEqual(len(clones), 2, clones)
+        threads = {run.pid, *clones}
+        children = self.vfork_children_of(run, threads)
         self.assertEqual(len(children), 20)
-        # strace's clones: the churn thread only; its vforks: the 20 children.
-        clones = [c for c in run.strace if c.pid == run.pid and c.name in ("clone", "clone3")]
-        self.assertEqual(len(clones), 1, clones)
+        # Which thread each child borrowed the memory of, as strace saw the vfork calls.
+        borrowed = {c.result: c.pid for c in run.strace if c.name == "vfork" and c.pid in threads}
+        self.assertEqual(len(set(borrowed.values())), 2, borrowed)
         records = calls(run.trace)
-        self.assertEqual(sorted(c["pid"] for c in records if c["call"] == "vfork"), sorted(children))
+        self.assertEqual(sorted((c["tid"], c["pid"]) for c in records if c["call"] == "vfork"),
+                         sorted((borrowed[child], child) for child in children))
+        # The second thread's first malloc is its first child's: that child made the thread's arena.
+        arena_births = [t["tid"] for t in self.timeline(run.trace) if t["cause"] == "arena heap"
+                        and t["change"] == "birth" and t["tid"] in children]
+        self.assertEqual(len(arena_births), 1, arena_births)
         for child in children:
-            mine = [(c["call"], c.get("size")) for c in records if c["tid"] == child]
-            self.assertEqual(mine, [("vfork child", None), ("malloc", 777), ("free", None)], child)
+            mine = [(c["call"], c.get("size"), c.get("parent_tid")) for c in records if c["tid"] == child]
+            self.assertEqual(mine, [("vfork child", None, borrowed[child]), ("malloc", 777, None),
+                                    ("free", None, None)], child)
             self.assertChildAccountMatchesStrace(run, records, child)
         s = self.assertConsistent(run.trace)
         self.assertEqual(s["processes"]["vfork_child_calls"], 40)
-        self.assertEqual(s["trace"]["threads"], 2)  # main and churn: the children's chunks are not threads
+        self.assertEqual(s["trace"]["threads"], 3)  # main, churn, second; the children's chunks are not
         self.assertEqual(len(run.traces), 21)  # 20 exec'd images of /bin/true
 
     def test_posix_spawn_and_its_transient_stack(self):

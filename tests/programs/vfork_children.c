@@ -3,8 +3,8 @@
 //   exec     the child mallocs 3 blocks (1000, 2000, 300000 bytes: the last is mmapped), frees two,
 //            then execs /bin/true; the 2000-byte block stays allocated in the parent's heap
 //   exit     the child mallocs 4321 bytes, frees it, and _exits with 5; a second child only _exits(3)
-//   threads  another thread allocates and frees in a loop while the main thread vforks 20 children
-//            that each malloc/free 777 bytes and exec /bin/true
+//   threads  one thread allocates and frees in a loop while two others (main and a second) vfork
+//            10 children each that malloc/free 777 bytes and exec /bin/true
 //   fail     a seccomp filter makes the vfork system call fail with EAGAIN: vfork must return -1 with
 //            errno EAGAIN, as glibc's does, and leave errno alone when it succeeds
 //   spawn    posix_spawn(/bin/true), posix_spawnp(true) with 3 arguments, posix_spawn(/bin/true) with
@@ -18,6 +18,7 @@
 #include <spawn.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,11 +86,11 @@ static void* churn(void* unused) {
   return NULL;
 }
 
-static int threaded_children(void) {
-  pthread_t thread;
-  pthread_create(&thread, NULL, churn, NULL);
-  int failures = 0;
-  for (int i = 0; i < 20; ++i) {
+// 10 vfork children that each malloc/free 777 bytes and exec /bin/true; returns the failures.
+static void* vfork_ten(void* unused) {
+  (void)unused;
+  volatile intptr_t failures = 0;
+  for (int i = 0; i < 10; ++i) {
     pid_t pid = vfork();
     if (pid == 0) {
       free(sink = malloc(777));
@@ -98,9 +99,20 @@ static int threaded_children(void) {
     }
     failures += pid < 0 || wait_status(pid) != 0;
   }
+  return (void*)failures;
+}
+
+static int threaded_children(void) {
+  pthread_t churner, second;
+  pthread_create(&churner, NULL, churn, NULL);
+  pthread_create(&second, NULL, vfork_ten, NULL);  // vforks at the same time as the main thread
+  intptr_t failures = (intptr_t)vfork_ten(NULL);
+  void* theirs = NULL;
+  pthread_join(second, &theirs);
+  failures += (intptr_t)theirs;
   atomic_store(&stop, 1);
-  pthread_join(thread, NULL);
-  printf("threads: 20 children, %d failed\n", failures);
+  pthread_join(churner, NULL);
+  printf("threads: 20 children, %d failed\n", (int)failures);
   return failures != 0;
 }
 
