@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include "analyzer/event_facts.h"
+#include "analyzer/process_events.h"
 #include "analyzer/text_format.h"
 
 namespace memtrace::analyzer {
@@ -24,6 +25,39 @@ std::string MapFlagsText(uint64_t flags) {
   if (flags & MAP_STACK) text += "|STACK";
   if (flags & MAP_POPULATE) text += "|POPULATE";
   return text;
+}
+
+std::string BytesText(const Event& e) {
+  return std::string(reinterpret_cast<const char*>(e.bytes), e.byte_count);
+}
+
+// fork, vfork and posix_spawn, and a vfork child's start and end (ProcessEvents::IsProcessEvent).
+std::string ProcessEventText(const Event& e) {
+  switch (e.kind) {
+    case RecordKind::kFork: return fmt::format("fork() = {}", e.param);
+    case RecordKind::kVfork: {
+      if (e.param < 0) return fmt::format("vfork() = -1 (errno {})", e.count);
+      std::string text = fmt::format("vfork() = {}; the parent resumes: the child ", e.param);
+      switch (static_cast<format::EndReason>(e.old_size)) {
+        case format::EndReason::kExec: return text + fmt::format("exec'd \"{}\"", BytesText(e));
+        case format::EndReason::kUnderscoreExit:
+          return text + fmt::format("called _exit({})", static_cast<int32_t>(e.size));
+        case format::EndReason::kExit:
+          return text + fmt::format("called exit({})", static_cast<int32_t>(e.size));
+        default: return text + "said nothing (killed?)";
+      }
+    }
+    case RecordKind::kVforkChild:
+      return fmt::format("vfork child {} starts in the memory of thread {}", e.param, e.count);
+    case RecordKind::kPosixSpawn:
+    case RecordKind::kPosixSpawnp: {
+      std::string text = fmt::format("{}(\"{}\") = {}", format::NameOf(e.kind), BytesText(e), e.param);
+      if (e.param == 0) text += fmt::format(", pid {}", e.count);
+      if (e.size) text += fmt::format("; child stack mmap+munmap {} {}", e.size, ProtText(e.prot));
+      return text;
+    }
+    default: return format::NameOf(e.kind);
+  }
 }
 
 // The call as it was written in the program: "malloc(32768) = 0x55d0c0a2b2a0".
@@ -59,7 +93,7 @@ std::string CallText(const Event& e) {
     case Shape::kMallopt:
       if (e.kind == RecordKind::kMallocTrim) return fmt::format("{}({}) = {}", name, e.param, e.result);
       return fmt::format("{}({}, {}) = {}", name, e.param, e.value, e.result);
-    case Shape::kMeta: break;
+    case Shape::kMeta: return ProcessEventText(e);
   }
   return name;
 }
@@ -92,7 +126,8 @@ void CallsReport::Begin(const TraceInfo& info) {
 
 void CallsReport::Apply(const Event& e) {
   // The release half of a moving realloc is shown on the realloc's own line.
-  if (!IsCall(e) || e.kind == RecordKind::kReallocRelease) return;
+  bool process_event = ProcessEvents::IsProcessEvent(e.kind);
+  if ((!IsCall(e) && !process_event) || e.kind == RecordKind::kReallocRelease) return;
   if (json_) {
     PrintJson(e);
   } else {
@@ -117,7 +152,36 @@ void CallsReport::PrintJson(const Event& e) {
       .Field("call", format::NameOf(e.kind))
       .Field("text", CallText(e));
   Shape shape = format::ShapeOf(e.kind);
-  if (format::YieldsBlock(e.kind)) {
+  if (ProcessEvents::IsProcessEvent(e.kind)) {
+    json.Field("process_event", true);
+    switch (e.kind) {
+      case RecordKind::kFork: json.Field("pid", e.param); break;
+      case RecordKind::kVfork: {
+        json.Field("result", e.param).Field("pid", e.param > 0 ? e.param : 0);
+        if (e.param < 0) json.Field("errno", e.count);
+        auto end = static_cast<format::EndReason>(e.old_size);
+        json.Field("child_end", end == format::EndReason::kExec             ? "exec"
+                                : end == format::EndReason::kUnderscoreExit ? "_exit"
+                                : end == format::EndReason::kExit           ? "exit"
+                                                                            : "unknown")
+            .Field("child_status", static_cast<int32_t>(e.size))
+            .Field("child_exec", BytesText(e));
+        break;
+      }
+      case RecordKind::kVforkChild: json.Field("pid", e.param).Field("parent_tid", e.count); break;
+      default:  // posix_spawn, posix_spawnp
+        json.Field("path", BytesText(e)).Field("result", e.param).Field("pid", e.count);
+        if (e.size) {
+          // Not "mapping": its address is unknown (it is gone when the call returns).
+          json.BeginObject("transient_mapping")
+              .Field("length", e.size)
+              .Field("prot", e.prot)
+              .Field("flags", e.map_flags)
+              .EndObject();
+        }
+        break;
+    }
+  } else if (format::YieldsBlock(e.kind)) {
     json.Field("size", RequestedBytes(e)).Field("address", e.address);
     if (shape == Shape::kRealloc || shape == Shape::kArrayRealloc) json.Field("old_address", e.old_address);
     if (shape == Shape::kAlignedAlloc) json.Field("alignment", e.alignment);

@@ -51,7 +51,9 @@ void PrintMapsText(std::FILE* out, const TraceInfo& info, const MapsTimeline& ma
     for (const MapChange& c : maps.changes()) {
       if (c.origin == Origin::kMemtrace) continue;
       fmt::print(out, "{:>11} {:>7}  {:<10} {:<35} {:>10}  {:<13} {}{}{}\n", Seconds(c.timestamp - start),
-                 c.tid, ChangeName(c.type), fmt::format("{:#x}-{:#x}", c.begin, c.end),
+                 c.tid, ChangeName(c.type),
+                 c.type == MapChange::Type::kTransient ? std::string("(address unknown)")
+                                                       : fmt::format("{:#x}-{:#x}", c.begin, c.end),
                  HumanBytes(c.end - c.begin), OriginName(c.origin), CauseName(c),
                  c.path.empty() ? "" : " " + c.path, WhereFrom(c.stack_id, stacks, symbolizer));
     }

@@ -61,6 +61,7 @@ const char* ChangeName(MapChange::Type type) {
     case MapChange::Type::kProtect: return "protect";
     case MapChange::Type::kDiscovered: return "discovered";
     case MapChange::Type::kVanished: return "vanished";
+    case MapChange::Type::kTransient: return "transient";
   }
   return "birth";
 }
@@ -279,6 +280,13 @@ void MapsTimeline::Apply(const format::Event& e) {
       writable.origin = Origin::kAllocator;
       return Birth(e.address, writable, e, MapChange::Type::kResize);
     }
+    case RecordKind::kPosixSpawn:
+    case RecordKind::kPosixSpawnp:
+      if (e.size) {
+        changes_.push_back({MapChange::Type::kTransient, e.timestamp, 0, PageUp(e.size), e.prot,
+                            Origin::kThreadStack, e.kind, e.tid, 0, "[posix_spawn child stack]"});
+      }
+      return;
     case RecordKind::kOwnMapping: {
       Region own;
       own.end = e.address + PageUp(e.size);

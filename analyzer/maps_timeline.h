@@ -3,8 +3,9 @@
 // It starts from the /proc/self/maps snapshot taken when tracing began and replays every mapping change
 // the trace shows: the program's mmap/munmap/mremap/mprotect, malloc's mmapped chunks (from chunk
 // headers), the brk heap (from break moves), thread stacks, thread-arena heaps and memtrace's own
-// memory. Each later snapshot (dlopen, dlclose, exit) is compared with the reconstruction (at exit that
-// comparison is `--verify`), then adopted, so whatever libc did unseen is named from then on.
+// memory; and, as changes outside the map, posix_spawn's transient child stacks. Each later snapshot (dlopen,
+// dlclose, exit) is compared with the reconstruction (at exit that comparison is `--verify`), then adopted,
+// so whatever libc did unseen is named from then on.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +18,9 @@
 namespace memtrace::analyzer {
 
 struct MapChange {
-  enum class Type : uint8_t { kBirth, kDeath, kResize, kProtect, kDiscovered, kVanished };
+  // kTransient: mapped and unmapped inside one call, at an address the trace does not know (glibc's
+  // posix_spawn child stack): begin is 0 and end the length. It never enters the map.
+  enum class Type : uint8_t { kBirth, kDeath, kResize, kProtect, kDiscovered, kVanished, kTransient };
   Type type = Type::kBirth;
   uint64_t timestamp = 0;
   uint64_t begin = 0;

@@ -91,5 +91,22 @@ TEST_F(MapsTimelineTest, WhatNoEventTouchedIsTakenFromTheSnapshot) {
   EXPECT_EQ(timeline_.changes().back().type, MapChange::Type::kDiscovered);
 }
 
+TEST_F(MapsTimelineTest, APosixSpawnStackIsATransientChangeOutsideTheMap) {
+  timeline_.Apply(Entry(1, 1, 0x10000, 0x12000));
+  timeline_.Apply(End(2, 1, format::SnapshotReason::kStart));
+  format::Event spawn = Call(RecordKind::kPosixSpawn, 3, 0, 33296, 1);  // length not page-aligned
+  spawn.prot = PROT_READ | PROT_WRITE;
+  timeline_.Apply(spawn);
+  format::Event failed = Call(RecordKind::kPosixSpawnp, 4, 0, 0, 1);  // nothing mapped (E2BIG)
+  timeline_.Apply(failed);
+  EXPECT_EQ(Ranges(timeline_), (std::vector<std::pair<uint64_t, uint64_t>>{{0x10000, 0x12000}}));
+  ASSERT_EQ(timeline_.changes().size(), 1u);
+  const MapChange& change = timeline_.changes().front();
+  EXPECT_EQ(change.type, MapChange::Type::kTransient);
+  EXPECT_EQ((std::pair{change.begin, change.end}), (std::pair{uint64_t{0}, 9 * kPage}));
+  EXPECT_EQ(change.prot, static_cast<uint64_t>(PROT_READ | PROT_WRITE));
+  EXPECT_EQ(change.cause, RecordKind::kPosixSpawn);
+}
+
 }  // namespace
 }  // namespace memtrace::analyzer

@@ -26,6 +26,23 @@ namespace memtrace::analyzer {
 
 namespace {
 
+// How a child's trace relates to the others, from its header: "pid 123 (make -j2), child of pid 100"
+// or ", exec'd by pid 123 after vfork" (parent_trace names the trace it continues or came from).
+std::string DescribeChildTrace(const std::string& path) {
+  std::string error;
+  auto reader = format::TraceReader::Open(path, &error);
+  if (!reader) return "unreadable: " + error;
+  const format::FileHeader& h = reader->header();
+  std::string text = fmt::format("pid {} ({})", h.pid, h.command_line[0] ? h.command_line : h.program);
+  if (!h.parent_trace[0]) return text;
+  if (h.parent_pid == h.pid) {
+    // The image before this exec: its own trace, or (a vfork child) its parent's, where its calls
+    // before the exec are.
+    return text + fmt::format(", exec'd; continues pid {} in {}", h.parent_pid, h.parent_trace);
+  }
+  return text + fmt::format(", child of pid {} ({})", h.parent_pid, h.parent_trace);
+}
+
 bool IsExecutableFile(const std::string& path) {
   struct stat st {};
   return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
@@ -276,7 +293,9 @@ int RunTraced(const RunOptions& options) {
   }
   if (traces.size() > 1 && !options.json) {
     fmt::print(stderr, "  children   {} more traces from child processes:\n", traces.size() - 1);
-    for (size_t i = 1; i < traces.size(); ++i) fmt::print(stderr, "             {}\n", traces[i]);
+    for (size_t i = 1; i < traces.size(); ++i) {
+      fmt::print(stderr, "             {}: {}\n", traces[i], DescribeChildTrace(traces[i]));
+    }
   }
   if (options.pack) PackTraces(traces, options.json);
   return exit_code;

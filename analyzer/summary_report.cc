@@ -66,6 +66,7 @@ void PrintSummaryText(std::FILE* out, const TraceInfo& info, const TraceSummary&
       calls += fmt::format("{}{} {}", calls.empty() ? "" : ", ", format::NameOf(kind), s.calls(kind));
   }
   fmt::print(out, "  calls      {} ({})\n", s.total_calls(), calls.empty() ? "none" : calls);
+  if (!s.processes().empty()) fmt::print(out, "  processes  {}\n", s.processes().Describe());
   fmt::print(
       out,
       "  blocks     {} allocated: {} from the heap, {} mmapped (crossed the mmap threshold), {} unknown\n",
@@ -115,6 +116,7 @@ void PrintSummaryJson(std::FILE* out, const TraceInfo& info, const TraceSummary&
   json.BeginObject("calls");
   for (RecordKind kind : kListedCalls) json.Field(format::NameOf(kind), s.calls(kind));
   json.Field("total", s.total_calls()).EndObject();
+  s.processes().WriteJson(json, info.header.start_monotonic_ns);
   json.BeginObject("allocations")
       .Field("heap", s.allocations(Verdict::kHeap))
       .Field("mmapped", s.allocations(Verdict::kMmapped))

@@ -3,6 +3,8 @@
 #include <fmt/core.h>
 #include <string.h>
 
+#include <algorithm>
+
 namespace memtrace::analyzer {
 
 std::string TraceInfo::EndDescription() const {
@@ -65,6 +67,7 @@ bool ReadTrace(const std::string& path, const std::vector<EventConsumer*>& consu
   for (EventConsumer* consumer : consumers) consumer->Begin(*info);
   if (progress) progress->Start("reading " + path);
   format::Event event;
+  size_t vfork_children = 0;
   constexpr uint64_t kRecordsPerProgressUpdate = 1 << 16;  // keeps the clock off the per-record path
   uint64_t until_update = kRecordsPerProgressUpdate;
   while (reader->Next(&event)) {
@@ -81,6 +84,7 @@ bool ReadTrace(const std::string& path, const std::vector<EventConsumer*>& consu
         info->exit_status = event.result;
         break;
       case format::RecordKind::kDropped: info->dropped += event.count; break;
+      case format::RecordKind::kVforkChild: ++vfork_children; break;
       case format::RecordKind::kEnvironment:
         info->environment.emplace_back(reinterpret_cast<const char*>(event.bytes), event.byte_count);
         break;
@@ -89,6 +93,7 @@ bool ReadTrace(const std::string& path, const std::vector<EventConsumer*>& consu
     for (EventConsumer* consumer : consumers) consumer->Apply(event);
   }
   if (progress) progress->Finish();
+  info->threads -= std::min(vfork_children, info->threads);
   info->records = reader->records_read();
   if (!reader->error().empty()) {
     fmt::print(stderr, "memtrace: error: {}: {} (after {} good records)\n", path, reader->error(),

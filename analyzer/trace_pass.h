@@ -20,7 +20,7 @@ struct TraceInfo {
   format::EndReason end_reason = format::EndReason::kExit;
   int64_t exit_status = -1;  // -1: unknown (main returned, or the process never ended)
   uint64_t records = 0;
-  size_t threads = 0;
+  size_t threads = 0;  // the process's own: a vfork child's chunks have a tid of their own, not counted
   uint64_t first_timestamp = 0;
   uint64_t last_timestamp = 0;
   uint64_t dropped = 0;                  // calls the preload could not record

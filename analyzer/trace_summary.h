@@ -11,6 +11,7 @@
 #include "analyzer/heap_state.h"
 #include "analyzer/json_writer.h"
 #include "analyzer/leak_report.h"
+#include "analyzer/process_events.h"
 #include "analyzer/trace_pass.h"
 
 namespace memtrace::analyzer {
@@ -29,12 +30,16 @@ class TraceSummary : public EventConsumer {
   uint64_t malloc_mappings() const { return allocations(Verdict::kMmapped); }
   const HeapState& heap() const { return heap_; }
   const BreakTimeline& brk() const { return *brk_; }
+  // fork/vfork/posix_spawn, and the calls vfork children made in this process's memory (they are
+  // counted among the calls above: they changed this heap).
+  const ProcessEvents& processes() const { return processes_; }
 
  private:
   std::array<uint64_t, 256> calls_{};
   uint64_t total_calls_ = 0;
   std::array<uint64_t, 3> allocations_{};
   HeapState heap_;
+  ProcessEvents processes_;
   std::optional<BreakTimeline> brk_;
 };
 

@@ -83,7 +83,18 @@ enum class Shape : uint8_t {
   X(kArenaHeap, 116, "arena heap")          /* a thread arena's heap at address: reserved size,         \
                                                read-write old_size (heap_info), as first seen */        \
   X(kThreadsParked, 117, "threads parked")  /* the leak scan stopped `count` other threads to see their \
-                                               registers, skipped `size`, in `param` ns */
+                                               registers, skipped `size`, in `param` ns */              \
+  X(kVfork, 118, "vfork")                   /* in the parent, when it resumes: vfork() returned `param` \
+                                               (child pid, or -1 with errno `count`); how the child     \
+                                               left: EndReason old_size (0: unknown), status `size`,    \
+                                               exec'd path bytes */                                     \
+  X(kVforkChild, 119, "vfork child")        /* first record of a vfork child's chunk, before its first  \
+                                               call: pid `param` (the chunk's tid), in the memory of    \
+                                               thread `count` */                                        \
+  X(kPosixSpawn, 120, "posix_spawn")        /* returned `param` (0 or errno), child pid `count`, path   \
+                                               bytes; glibc's transient child stack: length `size`      \
+                                               (0: none), prot, map_flags */                            \
+  X(kPosixSpawnp, 121, "posix_spawnp")      /* as kPosixSpawn; bytes: the file name searched in PATH */
 
 enum class RecordKind : uint8_t {
 #define MEMTRACE_ENUMERATOR(name, value, ...) name = value,

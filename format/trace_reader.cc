@@ -350,6 +350,13 @@ bool TraceReader::Advance(Stream& s) {
       }
       if (status == DecodeStatus::kCorrupt || !s.chunk_cut) {
         FailAt(s, status == DecodeStatus::kCorrupt ? "undecodable record" : "record overruns its chunk");
+        bool known = true;
+        ShapeOf(static_cast<RecordKind>(*s.cursor), &known);
+        if (status == DecodeStatus::kCorrupt && !known) {
+          // New kinds are appended to the format without a version bump (record_kind.h): say so.
+          error_ += ": record kind " + std::to_string(*s.cursor) +
+                    " is unknown to this memtrace (a newer memtrace may have written the trace)";
+        }
         return false;
       }
       truncated_ = true;  // the file was cut inside this record: keep what came before it

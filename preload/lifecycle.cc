@@ -103,8 +103,10 @@ void EmitEnvironment(ThreadState& thread) {
 
 // Fills what the writer does not know about the process and records the environment that changes
 // malloc's behaviour.
-// The trace this one continues: the image before an exec (MEMTRACE_PARENT_TRACE=<pid>:<path>, set
-// by our exec hooks) or, in a fork child, the parent's.
+// The trace this one continues: the image before an exec (MEMTRACE_PARENT_TRACE=<pid>:<path> with
+// our own pid, set by the exec hooks; for a vfork child's exec the path is its parent's trace, which
+// holds the child's calls before the exec) or, in a fork child or posix_spawn child
+// (MEMTRACE_PARENT_TRACE with our parent's pid, set by the posix_spawn hooks), the parent's.
 void NameParentTrace(format::FileHeader* header, const char* fork_parent_trace) {
   if (fork_parent_trace) {
     header->parent_pid = header->ppid;
@@ -115,9 +117,13 @@ void NameParentTrace(format::FileHeader* header, const char* fork_parent_trace) 
   if (!parent) return;
   uint32_t pid = 0;
   while (*parent >= '0' && *parent <= '9') pid = pid * 10 + static_cast<uint32_t>(*parent++ - '0');
-  if (*parent != ':' || pid != header->pid) return;  // left over from an ancestor: not our image
+  if (*parent != ':') return;
+  if (pid == header->pid) {
+    header->exec_generation = 1;
+  } else if (pid != header->ppid) {
+    return;  // left over from an ancestor: not our image, nor our parent's
+  }
   header->parent_pid = pid;
-  header->exec_generation = 1;
   CopyText(header->parent_trace, sizeof header->parent_trace, parent + 1);
 }
 
@@ -170,7 +176,9 @@ void DescribeProcess(format::FileHeader* header) {
 void EmitEnd(format::EndReason reason, int status) {
   HookScope scope;
   if (!scope.active()) return;
-  // A vfork child (_exit after a failed exec) shares our memory but is not the traced process.
+  // A vfork child shares our memory but is not the traced process: it only says it is done with it.
+  if (thread_state.vfork_parent) return NoteVforkChildEnd(reason, status, nullptr);
+  // Other children that share our memory (a raw clone(CLONE_VM)) leave no record.
   if (static_cast<uint32_t>(syscall(SYS_getpid)) != TracedPid()) return;
   switch (ClaimEnd(/*fatal_signal=*/false)) {
     case EndClaim::kClaimed: break;

@@ -1,6 +1,8 @@
 // Records about the process as a whole, written from lifecycle and process hooks.
 #pragma once
 
+#include <stddef.h>
+
 #include "format/record_kind.h"
 #include "preload/thread_state.h"
 
@@ -12,6 +14,18 @@ void EmitMapsSnapshot(ThreadState& thread, format::SnapshotReason reason);
 // In a fork child, before it runs anything else: the child gets a trace of its own that names the
 // parent's. Run by fork's atfork handler, and by the _Fork hook (which runs no atfork handlers).
 void AfterForkInChild();
+
+// In a vfork child (ThreadState::vfork_parent set): notes how it gives its parent's memory back,
+// `reason` kExec (of `path`), kUnderscoreExit or kExit with `status`, for the parent's kVfork record.
+void NoteVforkChildEnd(format::EndReason reason, int status, const char* path);
+
+// A copy of `envp` with MEMTRACE_PARENT_TRACE=<getpid()>:<this trace> in place of any old one, so the
+// trace of the image it starts can name this one: the same pid after an exec (a vfork child's pid is
+// its own), the parent's pid for a posix_spawn child. Built in `storage` (no allocation); returns envp
+// unchanged if it does not fit or the new image will not be traced.
+char* const* EnvironmentForExec(char* const* envp, char** storage, size_t capacity, char* entry,
+                                size_t entry_size);
+inline constexpr size_t kMaxEnvironment = 4096;
 
 // At most one thread writes the records that end a process (exit, _exit or a fatal signal).
 enum class EndClaim {

@@ -1,9 +1,11 @@
 // Threads, processes and libraries: thread stacks (pthread_create), fork children, exec'd images,
 // dlopen/dlclose, and the /proc/self/maps snapshots that let the analyzer name every mapping.
 //
-// fork and _Fork children get a trace of their own. vfork and posix_spawn are not wrapped: a vfork
-// child shares our memory and must not write to the trace, and posix_spawn's child execs at once (its
-// new image is traced through LD_PRELOAD).
+// fork and _Fork children get a trace of their own. vfork is wrapped in vfork_hooks.cc: the child's
+// calls before its exec or _exit are recorded in our trace under the child's pid (vfork_handoff.h),
+// and its exec (through the hooks here) is noted for the parent's kVfork record instead of ending
+// our trace. posix_spawn/posix_spawnp are recorded in spawn_hooks.cc, with glibc's transient child stack;
+// their child runs no hook before its exec, and its new image is traced through LD_PRELOAD.
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
@@ -75,6 +77,38 @@ void EmitMapsSnapshot(ThreadState& thread, format::SnapshotReason reason) {
   end.count = writer.entries;
   end.prot = static_cast<uint64_t>(reason);
   Append(thread, end);
+}
+
+char* const* EnvironmentForExec(char* const* envp, char** storage, size_t capacity, char* entry,
+                                size_t entry_size) {
+  if (!envp || tracer_state.load(std::memory_order_acquire) != TracerState::kReady) return envp;
+  const char* prefix = "MEMTRACE_PARENT_TRACE=";
+  size_t used = 0;
+  for (const char* p = prefix; *p && used + 1 < entry_size;) entry[used++] = *p++;
+  char pid[24];
+  int digits = 0;
+  for (uint64_t value = static_cast<uint64_t>(getpid()); value || !digits; value /= 10) {
+    pid[digits++] = static_cast<char>('0' + value % 10);
+  }
+  while (digits && used + 1 < entry_size) entry[used++] = pid[--digits];
+  if (used + 1 < entry_size) entry[used++] = ':';
+  for (const char* p = TracePath(); *p && used + 1 < entry_size;) entry[used++] = *p++;
+  entry[used] = 0;
+  // Only an image that will be traced (its environment still preloads memtrace) needs the name.
+  bool traced = false;
+  for (char* const* e = envp; *e && !traced; ++e) {
+    traced = strncmp(*e, "LD_PRELOAD=", 11) == 0 && strstr(*e, "libmemtrace") != nullptr;
+  }
+  if (!traced) return envp;
+  size_t count = 0;
+  for (char* const* e = envp; *e; ++e) {
+    if (strncmp(*e, prefix, strlen(prefix)) == 0) continue;
+    if (count + 2 >= capacity) return envp;
+    storage[count++] = *e;
+  }
+  storage[count++] = entry;
+  storage[count] = nullptr;
+  return storage;
 }
 
 }  // namespace memtrace::preload
@@ -149,45 +183,15 @@ void* StartThread(void* raw) {
   return result;
 }
 
-// A copy of `envp` with MEMTRACE_PARENT_TRACE=<pid>:<trace> in place of any old one, so the exec'd
-// image's trace can name the one it continues. Built in `storage` (no allocation); returns envp
-// unchanged if it does not fit.
-char* const* EnvironmentForExec(char* const* envp, char** storage, size_t capacity, char* entry,
-                                size_t entry_size) {
-  if (!envp || tracer_state.load(std::memory_order_acquire) != TracerState::kReady) return envp;
-  const char* prefix = "MEMTRACE_PARENT_TRACE=";
-  size_t used = 0;
-  for (const char* p = prefix; *p && used + 1 < entry_size;) entry[used++] = *p++;
-  char pid[24];
-  int digits = 0;
-  for (uint64_t value = static_cast<uint64_t>(getpid()); value || !digits; value /= 10) {
-    pid[digits++] = static_cast<char>('0' + value % 10);
-  }
-  while (digits && used + 1 < entry_size) entry[used++] = pid[--digits];
-  if (used + 1 < entry_size) entry[used++] = ':';
-  for (const char* p = TracePath(); *p && used + 1 < entry_size;) entry[used++] = *p++;
-  entry[used] = 0;
-  // Only an image that will be traced (its environment still preloads memtrace) needs the name.
-  bool traced = false;
-  for (char* const* e = envp; *e && !traced; ++e) {
-    traced = strncmp(*e, "LD_PRELOAD=", 11) == 0 && strstr(*e, "libmemtrace") != nullptr;
-  }
-  if (!traced) return envp;
-  size_t count = 0;
-  for (char* const* e = envp; *e; ++e) {
-    if (strncmp(*e, prefix, strlen(prefix)) == 0) continue;
-    if (count + 2 >= capacity) return envp;
-    storage[count++] = *e;
-  }
-  storage[count++] = entry;
-  storage[count] = nullptr;
-  return storage;
-}
-
-// Says, before an exec replaces the image, that this trace ends here.
-void RecordExec() {
+// Says, before an exec replaces the image, that this trace ends here; in a vfork child, that the
+// child leaves its parent's memory (the exec'd image's trace names the parent's).
+void RecordExec(const char* what) {
   HookScope scope;
   if (!scope.active()) return;
+  if (thread_state.vfork_parent) {
+    NoteVforkChildEnd(memtrace::format::EndReason::kExec, 0, what);
+    return;
+  }
   Record record;
   record.kind = RecordKind::kProcessEnd;
   record.timestamp = NowNanoseconds();
@@ -213,12 +217,11 @@ void RecordLibrary(const char* path, bool opened) {
                                         : memtrace::format::SnapshotReason::kDlclose);
 }
 
-constexpr size_t kMaxEnvironment = 4096;
-
-// Runs `call(envp)` with the parent-trace variable added: the exec family's common part.
+// Runs `call(envp)` with the parent-trace variable added: the exec family's common part. `what`: the
+// path or file name (null for fexecve).
 template <typename Call>
-int TracedExec(char* const* envp, Call call) {
-  RecordExec();
+int TracedExec(const char* what, char* const* envp, Call call) {
+  RecordExec(what);
   char* storage[kMaxEnvironment];
   char entry[4200];
   int result = call(EnvironmentForExec(envp, storage, kMaxEnvironment, entry, sizeof entry));
@@ -326,16 +329,18 @@ MEMTRACE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr
 }
 
 MEMTRACE_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) {
-  return TracedExec(envp, [&](char* const* env) { return Resolved(real.execve, "execve")(path, argv, env); });
+  return TracedExec(path, envp,
+                    [&](char* const* env) { return Resolved(real.execve, "execve")(path, argv, env); });
 }
 
 MEMTRACE_EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) {
-  return TracedExec(envp,
+  return TracedExec(file, envp,
                     [&](char* const* env) { return Resolved(real.execvpe, "execvpe")(file, argv, env); });
 }
 
 MEMTRACE_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) {
-  return TracedExec(envp, [&](char* const* env) { return Resolved(real.fexecve, "fexecve")(fd, argv, env); });
+  return TracedExec(nullptr, envp,
+                    [&](char* const* env) { return Resolved(real.fexecve, "fexecve")(fd, argv, env); });
 }
 
 MEMTRACE_EXPORT int execv(const char* path, char* const argv[]) { return execve(path, argv, environ); }

@@ -9,12 +9,18 @@
 #include <iconv.h>
 #include <locale.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <sys/types.h>
 
 #include <cstddef>
 #include <cstdint>
 
 namespace memtrace::preload {
+
+// Short names that keep the posix_spawn entries below on one line each.
+using SpawnActs = const posix_spawn_file_actions_t*;
+using SpawnAttr = const posix_spawnattr_t*;
+using Argv = char* const*;
 
 // X(name, return type, parameter list): every libc function memtrace interposes and forwards to.
 #define MEMTRACE_HOOKED_FUNCTIONS(X)                                                   \
@@ -50,7 +56,9 @@ namespace memtrace::preload {
   X(dlclose, int, (void*))                                                             \
   X(setlocale, char*, (int, const char*))                                              \
   X(newlocale, locale_t, (int, const char*, locale_t))                                 \
-  X(iconv_open, iconv_t, (const char*, const char*))
+  X(iconv_open, iconv_t, (const char*, const char*))                                   \
+  X(posix_spawn, int, (pid_t*, const char*, SpawnActs, SpawnAttr, Argv, Argv))         \
+  X(posix_spawnp, int, (pid_t*, const char*, SpawnActs, SpawnAttr, Argv, Argv))
 
 struct RealFunctions {
 #define MEMTRACE_REAL_POINTER(name, ret, params) ret(*name) params = nullptr;

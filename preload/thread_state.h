@@ -35,6 +35,10 @@ struct ThreadState {
   uint64_t clock_anchor_ticks = 0;
   uint64_t clock_anchor_ns = 0;
   uint64_t clock_window = 0;
+  // In a vfork child (which runs on its parent thread's TLS, so on this very ThreadState): the tid of
+  // the thread that called vfork; 0 otherwise. `tid` is then the child's pid, and `chunk` a chunk of
+  // the child's own in the parent's trace (see vfork_handoff.h).
+  uint32_t vfork_parent = 0;
 };
 
 extern __thread ThreadState thread_state __attribute__((tls_model("initial-exec")));

@@ -193,8 +193,9 @@ bool AcquireChunk(ThreadState& thread, uint64_t timestamp) {
   auto* chunk =
       reinterpret_cast<ChunkHeader*>(base + (index % kChunksPerSegment) * format::kDefaultChunkBytes);
   // Fault the chunk's pages in with one call instead of one fault per page (Linux 5.14+; older
-  // kernels refuse the advice and the pages fault in as they are written).
-  syscall(SYS_madvise, chunk, format::kDefaultChunkBytes, MADV_POPULATE_WRITE);
+  // kernels refuse the advice and the pages fault in as they are written). Not for a vfork child,
+  // which typically writes a few records before its exec: one page fault is cheaper than sixteen.
+  if (!thread.vfork_parent) syscall(SYS_madvise, chunk, format::kDefaultChunkBytes, MADV_POPULATE_WRITE);
   if (!thread.tid) thread.tid = CurrentTid();
   chunk->tid = thread.tid;
   chunk->pid = static_cast<uint32_t>(getpid());
@@ -220,6 +221,12 @@ uint32_t CurrentTid() { return static_cast<uint32_t>(syscall(SYS_gettid)); }
 const char* TracePath() { return trace_path; }
 
 uint32_t TracedPid() { return header ? header->pid : 0; }
+
+void ReleaseChunk(ThreadState& thread) {
+  if (thread.generation == trace_generation.load(std::memory_order_relaxed)) Retire(thread);
+  thread.chunk = nullptr;
+  thread.cursor = thread.limit = nullptr;
+}
 
 uint64_t TraceInode() { return static_cast<uint64_t>(trace_ino); }
 
@@ -319,9 +326,18 @@ void Append(ThreadState& thread, const format::Record& record) {
   }
   size_t bound = format::EncodedBound(record) + 2 * format::kMaxVarintBytes + 2;  // + a kDropped record
   if (!thread.chunk || static_cast<size_t>(thread.limit - thread.cursor) < bound) {
+    bool first_of_vfork_child = !thread.chunk && thread.vfork_parent;
     if (!AcquireChunk(thread, record.timestamp)) {
       __atomic_fetch_add(&thread.dropped, 1, __ATOMIC_RELAXED);
       return;
+    }
+    if (first_of_vfork_child) [[unlikely]] {
+      // Names the chunk's tid as a vfork child, before its first call (vfork_handoff.h).
+      format::Record child;
+      child.kind = format::RecordKind::kVforkChild;
+      child.param = thread.tid;
+      child.count = thread.vfork_parent;
+      PublishRecords(thread, format::EncodeRecord(thread.cursor, thread.deltas, child, record.timestamp));
     }
   }
   // Records of one thread must not go back in time (deltas are unsigned); a record stamped before the

@@ -57,6 +57,9 @@ inline void CommitFastRecord(ThreadState& thread, uint8_t* end, bool allocation)
     ++thread.chunk->blocks_released;
   }
 }
+// Gives up the chunk `thread` is filling (it stays in the trace as written) and forgets it: for a
+// ThreadState that will write no more, such as a vfork child's once its parent resumes.
+void ReleaseChunk(ThreadState& thread);
 
 // Visits every chunk this process has taken so far, for the exit-time leak scan. Chunks other threads
 // are still filling are visited with what they had committed.

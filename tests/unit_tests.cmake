@@ -53,6 +53,9 @@ if(MEMTRACE_BUILD_FUZZERS)
 endif()
 
 # ---- analyzer/ (units the reports share; export and replay units sit with their e2e tests) ----
+memtrace_unit_test(process_events_test
+  SOURCES ${PROJECT_SOURCE_DIR}/analyzer/process_events_test.cc
+  LIBRARIES memtrace_analysis)
 memtrace_unit_test(site_statistics_test
   SOURCES ${PROJECT_SOURCE_DIR}/analyzer/site_statistics_test.cc
   LIBRARIES memtrace_analysis)
@@ -72,6 +75,9 @@ find_package(Threads REQUIRED)
 memtrace_unit_test(live_block_table_test
   SOURCES ${PROJECT_SOURCE_DIR}/preload/live_block_table_test.cc ${PROJECT_SOURCE_DIR}/preload/live_block_table.cc
           ${PROJECT_SOURCE_DIR}/preload/safe_memory.cc
+  LIBRARIES memtrace_codec)
+memtrace_unit_test(vfork_handoff_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/vfork_handoff_test.cc ${PROJECT_SOURCE_DIR}/preload/vfork_handoff.cc
   LIBRARIES memtrace_codec)
 memtrace_unit_test(stack_table_test
   SOURCES ${PROJECT_SOURCE_DIR}/preload/stack_table_test.cc ${PROJECT_SOURCE_DIR}/preload/stack_table.cc)

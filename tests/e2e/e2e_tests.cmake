@@ -13,3 +13,7 @@ memtrace_e2e_test(test_pack)                  # packed traces: same output as ra
 # snapshots taken after setlocale/iconv_open and by the periodic check, so the exit verify is clean.
 memtrace_test_program(libc_mappings SOURCES programs/libc_mappings.c OPTIONS -O2)
 memtrace_e2e_test(test_libc_mappings)
+
+# vfork children's calls attributed to them in the parent's trace, posix_spawn's transient stack;
+# counts and mappings against strace -f.
+memtrace_e2e_test(test_vfork_spawn)

@@ -23,6 +23,8 @@ What is compared, exactly
                     these with its internal mmap, which no interposer sees (memtrace: library events)
     libc data file  locale files, gconv-modules.cache, locale-archive: mapped inside glibc without the
                     PLT (memtrace: /proc/self/maps snapshots)
+    spawn stack     MAP_STACK of exactly the length a posix_spawn record says glibc's transient child
+                    stack had, one per record (memtrace: posix_spawn records; make spawns its shells)
     thread stack    MAP_STACK (memtrace: thread-stack records from pthread_create)
     arena heap      PROT_NONE|MAP_NORESERVE reservation of a thread arena (memtrace: arena-heap records)
     memtrace        MAP_NORESERVE scratch (stack table, exit-time leak scan), the /proc/self/maps read
@@ -460,6 +462,10 @@ def compare_mappings(syscalls: list[Syscall], pid: int, start: int, records: lis
             claimed_unmap_calls.add(candidates.pop(0).index)
         else:
             result.unmatched_unmaps.append(f"{text}: unmapping {base:#x}+{length:#x}")
+    # posix_spawn's transient child stacks: known by length only (glibc maps and unmaps them inside the
+    # call, unseen), each record's stack must be one MAP_STACK mmap strace saw.
+    spawn_stacks = collections.Counter(c["transient_mapping"]["length"] for c in records
+                                       if "transient_mapping" in c)
     # Classify what memtrace does not claim.
     library_ranges = []
     for c in mine:
@@ -482,6 +488,9 @@ def compare_mappings(syscalls: list[Syscall], pid: int, start: int, records: lis
                 kind = "libc data file"
             else:
                 kind = "unexplained"
+        elif "MAP_STACK" in flags and spawn_stacks[page_up(length)] > 0:
+            spawn_stacks[page_up(length)] -= 1
+            kind = "spawn stack"
         elif "MAP_STACK" in flags:
             kind = "thread stack"
         elif c.args[2] == "PROT_NONE" and "MAP_NORESERVE" in flags:
@@ -499,6 +508,8 @@ def compare_mappings(syscalls: list[Syscall], pid: int, start: int, records: lis
         result.classes[kind] += 1
         if kind == "unexplained":
             result.unexplained.append(c.line)
+    for length, missing in spawn_stacks.items():
+        result.unmatched_claims += [f"posix_spawn child stack of {length} bytes"] * missing
     # A munmap strace saw of a range memtrace claimed, which memtrace did not report: walked in order,
     # so a range counts only while it is mapped (addresses are reused).
     live = {}  # claimed ranges still mapped: start -> end
