@@ -418,7 +418,7 @@ bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_
   // Copies n bytes from a stream to the output, if both have them.
   auto take = [&](Cursor& c, size_t n) {
     if (static_cast<size_t>(c.end - c.p) < n || static_cast<size_t>(o_end - o) < n) return false;
-    if (n == 0) return true;  // an absent stream's cursor is null: memcpy must not see it
+    if (n == 0) return true;     // an absent stream's cursor is null: memcpy must not see it
     if (n <= kMaxVarintBytes) {  // most takes are one varint: a call to memcpy costs more than the copy
       for (size_t i = 0; i < n; ++i) o[i] = c.p[i];
     } else {
@@ -496,7 +496,8 @@ bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_
     // Decoded against the whole output buffer, not just the record, so that plain calls take
     // DecodeRecord's unchecked fast path; a record that does not end exactly at `o` is refused either way.
     const uint8_t* cursor = record_start;
-    if (DecodeRecord(&cursor, o_end, state, &record, frames) != DecodeStatus::kOk || cursor != o) return false;
+    if (DecodeRecord(&cursor, o_end, state, &record, frames) != DecodeStatus::kOk || cursor != o)
+      return false;
     predictor.After(record);
   }
   Cursor& r = cursors[kKeyR];

@@ -315,14 +315,23 @@ inline uint8_t* EncodeRecord(uint8_t* out, DeltaState& state, const Record& r) {
 // timestamp contract as EncodeRecord; kFastRecordBytes bounds either.
 inline constexpr size_t kFastRecordBytes = 2 + 6 * kMaxVarintBytes;
 
-// A Shape::kAlloc record (malloc, valloc, pvalloc, operator new without alignment).
-inline uint8_t* EncodeHeapAllocation(uint8_t* out, DeltaState& state, RecordKind kind, uint8_t flags,
-                                     uint64_t timestamp, uint64_t size, uint64_t address, uint64_t chunk_size,
-                                     uint32_t stack_id) {
+namespace internal {
+// Kind, flags and time delta: how every record starts.
+inline uint8_t* PutCallHead(uint8_t* out, DeltaState& state, RecordKind kind, uint8_t flags,
+                            uint64_t timestamp) {
   out[0] = static_cast<uint8_t>(kind);
   out[1] = flags;
   out = PutVarint(out + 2, timestamp - state.last_timestamp);
   state.last_timestamp = timestamp;
+  return out;
+}
+}  // namespace internal
+
+// A Shape::kAlloc record (malloc, valloc, pvalloc, operator new without alignment).
+inline uint8_t* EncodeHeapAllocation(uint8_t* out, DeltaState& state, RecordKind kind, uint8_t flags,
+                                     uint64_t timestamp, uint64_t size, uint64_t address, uint64_t chunk_size,
+                                     uint32_t stack_id) {
+  out = internal::PutCallHead(out, state, kind, flags, timestamp);
   out = PutVarint(out, size);
   out = internal::PutAddress(out, state, address);
   if (flags & kFlagChunkRead)
@@ -335,10 +344,7 @@ inline uint8_t* EncodeHeapAllocation(uint8_t* out, DeltaState& state, RecordKind
 inline uint8_t* EncodeHeapRelease(uint8_t* out, DeltaState& state, RecordKind kind, uint8_t flags,
                                   uint64_t timestamp, uint64_t address, uint64_t size, uint64_t alignment,
                                   uint32_t stack_id) {
-  out[0] = static_cast<uint8_t>(kind);
-  out[1] = flags;
-  out = PutVarint(out + 2, timestamp - state.last_timestamp);
-  state.last_timestamp = timestamp;
+  out = internal::PutCallHead(out, state, kind, flags, timestamp);
   out = internal::PutAddress(out, state, address);
   out = PutVarint(out, size);
   out = PutVarint(out, alignment);
@@ -581,7 +587,7 @@ inline DecodeStatus DecodeBlockCall(const uint8_t** cursor, const uint8_t* end, 
     bool allocation = shape == Shape::kAlloc;
     if ((allocation || shape == Shape::kRelease) && !(flags & ~kKnownFlags)) {
       p += 2;
-      uint64_t delta, size, address_delta, ignored;
+      uint64_t delta = 0, size = 0, address_delta = 0, ignored = 0;
       bool ok = GetVarintUnchecked(&p, &delta);
       if (allocation) {
         ok = ok && GetVarintUnchecked(&p, &size) && GetVarintUnchecked(&p, &address_delta);

@@ -58,27 +58,10 @@ inline bool GetVarint(const uint8_t** cursor, const uint8_t* end, uint64_t* valu
   return false;
 }
 
-// GetVarint for a caller that knows kMaxVarintBytes bytes are readable at *cursor: no end checks.
-// Same result and failures (over-long encodings) as GetVarint.
+// GetVarint for a caller that knows kMaxVarintBytes bytes are readable at *cursor (the end it is given
+// can never be reached early, so its checks fold away). Same results and failures as GetVarint.
 inline bool GetVarintUnchecked(const uint8_t** cursor, uint64_t* value) {
-  const uint8_t* p = *cursor;
-  if (*p < 0x80) [[likely]] {
-    *value = *p;
-    *cursor = p + 1;
-    return true;
-  }
-  uint64_t result = 0;
-  for (unsigned shift = 0; shift < 64; shift += 7) {
-    uint8_t byte = *p++;
-    if (shift == 63 && byte > 1) return false;
-    result |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if (!(byte & 0x80)) {
-      *cursor = p;
-      *value = result;
-      return true;
-    }
-  }
-  return false;
+  return GetVarint(cursor, *cursor + kMaxVarintBytes, value);
 }
 
 inline bool GetSignedVarint(const uint8_t** cursor, const uint8_t* end, int64_t* value) {
