@@ -92,8 +92,7 @@ bool DirectNewDelete() {
   Direct direct = direct_new_delete.load(std::memory_order_relaxed);
   if (direct != Direct::kUnknown) return direct == Direct::kYes;
   InternalWork work;  // dlsym and dladdr may allocate
-  bool yes = ChunkHeadersReadable() && dlsym(RTLD_DEFAULT, "malloc") == reinterpret_cast<void*>(&malloc) &&
-             dlsym(RTLD_DEFAULT, "free") == reinterpret_cast<void*>(&free) &&
+  bool yes = ChunkHeadersReadable() && !DefinedBeforeUs("malloc") && !DefinedBeforeUs("free") &&
              DefinedByLibstdcxx(reinterpret_cast<void*>(Next(next_new, "_Znwm"))) &&
              DefinedByLibstdcxx(reinterpret_cast<void*>(Next(next_delete, "_ZdlPv")));
   direct_new_delete.store(yes ? Direct::kYes : Direct::kNo, std::memory_order_relaxed);

@@ -61,12 +61,14 @@ const char* ResolveRealFunctions() {
 
 bool RealMallocIsGlibc() { return malloc_is_glibc; }
 
-bool MallocDefinedBeforeUs() {
+bool MallocDefinedBeforeUs() { return DefinedBeforeUs("malloc"); }
+
+bool DefinedBeforeUs(const char* symbol) {
   Dl_info info;
-  void* first = dlsym(RTLD_DEFAULT, "malloc");
+  void* first = dlsym(RTLD_DEFAULT, symbol);
   if (!first || !dladdr(first, &info)) return false;
   Dl_info self;
-  if (!dladdr(reinterpret_cast<void*>(&MallocDefinedBeforeUs), &self)) return false;
+  if (!dladdr(reinterpret_cast<void*>(&DefinedBeforeUs), &self)) return false;
   return info.dli_fbase != self.dli_fbase;
 }
 

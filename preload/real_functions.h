@@ -79,4 +79,7 @@ bool RealMallocIsGlibc();
 // symbol lookup, so the program's calls never reach our hooks.
 bool MallocDefinedBeforeUs();
 
+// True if the definition of `symbol` the program reaches first is not memtrace's.
+bool DefinedBeforeUs(const char* symbol);
+
 }  // namespace memtrace::preload

@@ -30,11 +30,6 @@ struct ThreadState {
   uint64_t arena_heap = 0;           // the thread-arena heap this thread last allocated from
   uint64_t arena_heap_writable = 0;  // its read-write size as last reported
   bool unwound = false;              // this thread has captured a stack before
-  // The thread's time-stamp-counter anchor (tsc_clock.h): counter values less than clock_window ticks
-  // past clock_anchor_ticks convert to nanoseconds from clock_anchor_ns.
-  uint64_t clock_anchor_ticks = 0;
-  uint64_t clock_anchor_ns = 0;
-  uint64_t clock_window = 0;
   // In a vfork child (which runs on its parent thread's TLS, so on this very ThreadState): the tid of
   // the thread that called vfork; 0 otherwise. `tid` is then the child's pid, and `chunk` a chunk of
   // the child's own in the parent's trace (see vfork_handoff.h).

@@ -1,21 +1,26 @@
 // Timestamps in CLOCK_MONOTONIC nanoseconds, read from the CPU's time-stamp counter.
 //
-// clock_gettime costs ~20 ns in this kind of VM, twice per malloc/free pair: a third of the hot path.
-// When the kernel's own clocksource is the TSC (so it is constant-rate and synchronized across CPUs),
-// each thread converts counter values with an anchor of its own, a clock_gettime reading and the
-// counter read beside it, and the process-wide rate measured between the first anchor and the newest.
-// A thread takes a new anchor once the counter moved a window past its anchor; the window is a
-// sixteenth of the span the rate was measured over (at most kMaxWindowTicks), so extrapolation adds at
-// most a sixteenth of one anchor's read jitter. Otherwise every read is a clock_gettime.
+// clock_gettime costs ~22 ns in this kind of VM, twice per malloc/free pair. When the kernel's own
+// clocksource is the TSC (so it is constant-rate and synchronized across CPUs), a stamp is the counter
+// (rdtscp: ~17 ns) through one process-wide mapping, ns = anchor_ns + (ticks - anchor_ticks) * rate.
+// One mapping for every thread keeps stamps a single increasing function of the counter, so two
+// threads' stamps order as their counter reads do (per-thread anchors did not: each carried its own
+// read jitter, enough to put a free in one thread after the malloc that reused its block in another).
 //
-// Ordering: the counter is read with rdtscp, which waits until every earlier instruction of the thread
-// has executed and its loads are globally visible. So a stamp taken after the thread saw a block
-// another thread released is later than that release's stamp, as with clock_gettime (whose vDSO
-// orders its rdtsc the same way).
+// The mapping is valid for a window of ticks past its anchor. The first stamp past it replaces the
+// mapping with one anchored where the old one ends (so the function stays continuous) whose rate is
+// the rate measured since start-up, nudged (by at most 1e-3) to meet clock_gettime's reading by the window's
+// end, so that the stamps follow the kernel clock without ever stepping; only if they drifted more than 100
+// us apart (a suspended VM) does the mapping jump to the kernel's value.
 //
-// Concurrency contract: the anchor lives in the thread's own ThreadState; a signal handler that stamps
-// while its thread re-anchors sees a zero window and takes an anchor of its own, and both write
-// consistent pairs. The process-wide rate is one relaxed atomic word.
+// Ordering: rdtscp waits until every earlier instruction of the thread has executed and its loads are
+// globally visible, so a stamp taken after seeing another thread's store is not earlier than the
+// stamp that thread took before the store.
+//
+// Concurrency contract: the mapping lives in two slots; a version counter says which is current
+// (readers retry if it changed under them, as with a seqlock). One thread at a time, the one that wins a
+// flag, writes the other slot and then bumps the version; the others extrapolate from the current
+// slot meanwhile. A signal handler stamping while its thread writes sees the old slot, still valid.
 #pragma once
 
 #include <x86intrin.h>
@@ -23,31 +28,41 @@
 #include <atomic>
 #include <cstdint>
 
-#include "preload/thread_state.h"
-
 namespace memtrace::preload {
 
 uint64_t ClockGettimeNanoseconds();
 
 namespace internal {
-inline constexpr uint64_t kMaxWindowTicks = uint64_t{1} << 22;  // ~1.5 ms at 3 GHz
-// Nanoseconds per tick as a 32.32 fixed-point number; 0 until measured (or if the TSC is not usable).
-extern std::atomic<uint64_t> clock_rate;
-uint64_t Reanchor(ThreadState& thread);
+
+struct ClockMapping {
+  uint64_t anchor_ticks;
+  uint64_t anchor_ns;
+  uint64_t rate;    // nanoseconds per tick, 32.32 fixed point
+  uint64_t window;  // ticks past the anchor the mapping is used for (0: not set up)
+};
+extern ClockMapping clock_mappings[2];
+extern std::atomic<uint32_t> clock_version;
+
+uint64_t NowSlowly(uint64_t ticks);
+
 }  // namespace internal
 
-// Decides whether the TSC can be used (the kernel's clocksource is "tsc") and takes the first anchor.
-// Called once while the tracer initializes; before that every read is a clock_gettime.
+// Decides whether the TSC can be used (the kernel's clocksource is "tsc") and sets up the first
+// mapping. Called once while the tracer initializes; before that every read is a clock_gettime.
 void InitializeClock();
 
 inline uint64_t NowNanoseconds() {
-  ThreadState& thread = thread_state;
   unsigned cpu;
-  uint64_t elapsed = __rdtscp(&cpu) - thread.clock_anchor_ticks;  // wraps if the counter is behind
-  if (elapsed < thread.clock_window) [[likely]] {
-    return thread.clock_anchor_ns + ((elapsed * internal::clock_rate.load(std::memory_order_relaxed)) >> 32);
-  }
-  return internal::Reanchor(thread);
+  uint64_t ticks = __rdtscp(&cpu);
+  uint32_t version = internal::clock_version.load(std::memory_order_acquire);
+  const internal::ClockMapping& mapping = internal::clock_mappings[version & 1];
+  uint64_t elapsed = ticks - mapping.anchor_ticks;  // wraps if the counter is behind the anchor
+  uint64_t ns = mapping.anchor_ns + ((elapsed * mapping.rate) >> 32);
+  bool fresh = elapsed < mapping.window;
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if (fresh && internal::clock_version.load(std::memory_order_relaxed) == version) [[likely]]
+    return ns;
+  return internal::NowSlowly(ticks);
 }
 
 }  // namespace memtrace::preload

@@ -9,8 +9,6 @@
 
 namespace memtrace::preload {
 
-__thread ThreadState thread_state __attribute__((tls_model("initial-exec")));
-
 namespace {
 
 class TscClockTest : public ::testing::Test {
