@@ -28,10 +28,11 @@ void ExpectBracketedByClockGettime(std::chrono::milliseconds how_long) {
     if (stamp < before) worst_early = std::max(worst_early, before - stamp);
     if (stamp > after) worst_late = std::max(worst_late, stamp - after);
   }
-  // Extrapolation error is a sixteenth of an anchor's read jitter (tens of ns) plus the rate's drift;
-  // 1 us leaves room for a preempted anchor read on a loaded machine.
-  EXPECT_LT(worst_early, 1000u);
-  EXPECT_LT(worst_late, 1000u);
+  // The mapping follows the kernel clock by nudging its rate, so it may run a few microseconds off it
+  // (more in the first milliseconds, while the rate is measured over a short span, and on a loaded
+  // machine); what must hold exactly, the order between threads, is tested below.
+  EXPECT_LT(worst_early, 10'000u);
+  EXPECT_LT(worst_late, 10'000u);
 }
 
 TEST_F(TscClockTest, AgreesWithClockGettime) {
