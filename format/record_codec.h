@@ -359,46 +359,76 @@ namespace internal {
 // Bytes a Shape::kAlloc or Shape::kRelease record can take: kind, flags and eight varints.
 inline constexpr ptrdiff_t kMaxHeapCallBytes = 2 + 8 * kMaxVarintBytes;
 
-// DecodeRecord's fast path for plain allocations and releases (most of every trace) with room for
-// their longest form: no end checks. Returns false, having changed nothing but *r, when the record is
-// anything else or does not decode; DecodeRecord then reads it the general way.
-inline bool DecodeHeapCall(const uint8_t** cursor, DeltaState& state, Record* r) {
+// The fields of a plain allocation or release (Shape::kAlloc, Shape::kRelease) as stored: the one
+// parse behind the fast paths of DecodeRecord and DecodeBlockCall.
+struct HeapCall {
+  RecordKind kind;
+  uint8_t flags;
+  bool allocation;                                                      // Shape::kAlloc; else Shape::kRelease
+  uint64_t time_delta = 0, size = 0, alignment = 0, address_delta = 0;  // address_delta: zigzag
+  uint64_t chunk_delta = 0, chunk_offset = 0;                           // chunk_delta: zigzag
+  uint64_t brk_before = 0, brk_delta = 0;                               // brk_delta: zigzag
+  uint64_t stack_id = 0;
+};
+
+// Reads a plain call at *cursor, which has kMaxHeapCallBytes of room: no end checks. Returns false,
+// having moved nothing, when the record is anything else or does not decode (the general decoder then
+// says why).
+inline bool ReadHeapCall(const uint8_t** cursor, HeapCall* c) {
   const uint8_t* p = *cursor;
-  auto kind = static_cast<RecordKind>(p[0]);
-  uint8_t flags = p[1];
-  Shape shape = ShapeOf(kind);
-  if ((shape != Shape::kAlloc && shape != Shape::kRelease) || (flags & ~kKnownFlags)) return false;
+  c->kind = static_cast<RecordKind>(p[0]);
+  c->flags = p[1];
+  Shape shape = ShapeOf(c->kind);
+  if ((shape != Shape::kAlloc && shape != Shape::kRelease) || (c->flags & ~kKnownFlags)) return false;
+  c->allocation = shape == Shape::kAlloc;
   p += 2;
-  __builtin_memset(static_cast<void*>(r), 0, sizeof *r);  // see DecodeRecord
-  r->kind = kind;
-  r->flags = flags;
-  uint64_t delta = 0, address_delta = 0, v1 = 0, v2 = 0;
-  bool ok = GetVarintUnchecked(&p, &delta);
-  if (shape == Shape::kAlloc) {
-    ok = ok && GetVarintUnchecked(&p, &r->size) && GetVarintUnchecked(&p, &address_delta);
+  bool ok = GetVarintUnchecked(&p, &c->time_delta);
+  if (c->allocation) {
+    ok = ok && GetVarintUnchecked(&p, &c->size) && GetVarintUnchecked(&p, &c->address_delta);
   } else {
-    ok = ok && GetVarintUnchecked(&p, &address_delta) && GetVarintUnchecked(&p, &r->size) &&
-         GetVarintUnchecked(&p, &r->alignment);
+    ok = ok && GetVarintUnchecked(&p, &c->address_delta) && GetVarintUnchecked(&p, &c->size) &&
+         GetVarintUnchecked(&p, &c->alignment);
   }
-  if (flags & kFlagChunkRead) {
-    ok = ok && GetVarintUnchecked(&p, &v1);
-    r->chunk_size = ExpectedChunkSize(*r) + static_cast<uint64_t>(ZigZagDecode(v1));
-    if (flags & kFlagMmapped) ok = ok && GetVarintUnchecked(&p, &r->chunk_offset);
+  if (c->flags & kFlagChunkRead) {
+    ok = ok && GetVarintUnchecked(&p, &c->chunk_delta) &&
+         (!(c->flags & kFlagMmapped) || GetVarintUnchecked(&p, &c->chunk_offset));
   }
-  if (flags & kFlagBrkMoved) {
-    ok = ok && GetVarintUnchecked(&p, &r->brk_before) && GetVarintUnchecked(&p, &v2);
-    r->brk_after = r->brk_before + static_cast<uint64_t>(ZigZagDecode(v2));
+  if (c->flags & kFlagBrkMoved) {
+    ok = ok && GetVarintUnchecked(&p, &c->brk_before) && GetVarintUnchecked(&p, &c->brk_delta);
   }
-  if (flags & kFlagHasStack) {
-    ok = ok && GetVarintUnchecked(&p, &v1);
-    r->stack_id = static_cast<uint32_t>(v1);
-  }
+  if (c->flags & kFlagHasStack) ok = ok && GetVarintUnchecked(&p, &c->stack_id);
   if (!ok) return false;
-  r->address = state.last_address + static_cast<uint64_t>(ZigZagDecode(address_delta));
-  r->timestamp = state.last_timestamp + delta;
-  state.last_address = r->address;
-  state.last_timestamp = r->timestamp;
   *cursor = p;
+  return true;
+}
+
+// Moves the delta state past a plain call; returns its address.
+inline uint64_t AdvanceHeapCall(const HeapCall& c, DeltaState& state) {
+  state.last_address += static_cast<uint64_t>(ZigZagDecode(c.address_delta));
+  state.last_timestamp += c.time_delta;
+  return state.last_address;
+}
+
+// DecodeRecord's fast path for plain calls (most of every trace) with room for their longest form.
+inline bool DecodeHeapCall(const uint8_t** cursor, DeltaState& state, Record* r) {
+  HeapCall c;
+  if (!ReadHeapCall(cursor, &c)) return false;
+  __builtin_memset(static_cast<void*>(r), 0, sizeof *r);  // see DecodeRecord
+  r->kind = c.kind;
+  r->flags = c.flags;
+  r->size = c.size;
+  r->alignment = c.alignment;
+  r->address = AdvanceHeapCall(c, state);
+  r->timestamp = state.last_timestamp;
+  if (c.flags & kFlagChunkRead) {
+    r->chunk_size = ExpectedChunkSize(*r) + static_cast<uint64_t>(ZigZagDecode(c.chunk_delta));
+    r->chunk_offset = c.chunk_offset;
+  }
+  if (c.flags & kFlagBrkMoved) {
+    r->brk_before = c.brk_before;
+    r->brk_after = c.brk_before + static_cast<uint64_t>(ZigZagDecode(c.brk_delta));
+  }
+  r->stack_id = static_cast<uint32_t>(c.stack_id);
   return true;
 }
 
@@ -551,12 +581,22 @@ struct BlockCall {
   bool releases;     // Shape::kRelease
 };
 
-namespace internal {
-
-// DecodeBlockCall's general case: through DecodeRecord.
-[[gnu::noinline]] inline DecodeStatus DecodeBlockCallSlowly(const uint8_t** cursor, const uint8_t* end,
-                                                            DeltaState& state, BlockCall* call,
-                                                            Record* scratch, uint64_t* frames) {
+// Decodes one record like DecodeRecord (same status, cursor and state afterwards) and says what it
+// does to the set of live blocks. Plain calls are read without building a Record; anything else goes
+// through DecodeRecord into *scratch.
+inline DecodeStatus DecodeBlockCall(const uint8_t** cursor, const uint8_t* end, DeltaState& state,
+                                    BlockCall* call, Record* scratch, uint64_t* frames) {
+  internal::HeapCall c;
+  if (end - *cursor >= internal::kMaxHeapCallBytes && internal::ReadHeapCall(cursor, &c)) [[likely]] {
+    call->kind = c.kind;
+    call->flags = c.flags;
+    call->address = internal::AdvanceHeapCall(c, state);
+    call->timestamp = state.last_timestamp;
+    call->releases = !c.allocation;
+    call->yields = c.allocation && YieldsBlock(c.kind) && call->address;
+    call->bytes = call->yields ? c.size : 0;
+    return DecodeStatus::kOk;
+  }
   DecodeStatus status = DecodeRecord(cursor, end, state, scratch, frames);
   if (status != DecodeStatus::kOk) return status;
   const Record& r = *scratch;
@@ -570,55 +610,6 @@ namespace internal {
   bool array = shape == Shape::kArrayAlloc || shape == Shape::kArrayRealloc;
   call->bytes = call->yields ? (array ? r.count * r.size : r.size) : 0;
   return DecodeStatus::kOk;
-}
-
-}  // namespace internal
-
-// Decodes one record like DecodeRecord (same status, same cursor and state afterwards) into *call.
-// Plain allocations and releases with room for their longest form, most of every trace, are read
-// directly without end checks; anything else goes through DecodeRecord into *scratch.
-inline DecodeStatus DecodeBlockCall(const uint8_t** cursor, const uint8_t* end, DeltaState& state,
-                                    BlockCall* call, Record* scratch, uint64_t* frames) {
-  const uint8_t* p = *cursor;
-  if (end - p >= internal::kMaxHeapCallBytes) [[likely]] {
-    auto kind = static_cast<RecordKind>(p[0]);
-    uint8_t flags = p[1];
-    Shape shape = ShapeOf(kind);
-    bool allocation = shape == Shape::kAlloc;
-    if ((allocation || shape == Shape::kRelease) && !(flags & ~kKnownFlags)) {
-      p += 2;
-      uint64_t delta = 0, size = 0, address_delta = 0, ignored = 0;
-      bool ok = GetVarintUnchecked(&p, &delta);
-      if (allocation) {
-        ok = ok && GetVarintUnchecked(&p, &size) && GetVarintUnchecked(&p, &address_delta);
-      } else {
-        ok = ok && GetVarintUnchecked(&p, &address_delta) && GetVarintUnchecked(&p, &ignored) &&
-             GetVarintUnchecked(&p, &ignored);  // size, alignment
-      }
-      if (flags & kFlagChunkRead) {
-        ok = ok && GetVarintUnchecked(&p, &ignored) &&
-             (!(flags & kFlagMmapped) || GetVarintUnchecked(&p, &ignored));
-      }
-      if (flags & kFlagBrkMoved)
-        ok = ok && GetVarintUnchecked(&p, &ignored) && GetVarintUnchecked(&p, &ignored);
-      if (flags & kFlagHasStack) ok = ok && GetVarintUnchecked(&p, &ignored);
-      if (ok) [[likely]] {
-        uint64_t address = state.last_address + static_cast<uint64_t>(ZigZagDecode(address_delta));
-        state.last_address = address;
-        state.last_timestamp += delta;
-        *cursor = p;
-        call->kind = kind;
-        call->flags = flags;
-        call->timestamp = state.last_timestamp;
-        call->address = address;
-        call->releases = !allocation;
-        call->yields = allocation && YieldsBlock(kind) && address;
-        call->bytes = call->yields ? size : 0;
-        return DecodeStatus::kOk;
-      }
-    }
-  }
-  return internal::DecodeBlockCallSlowly(cursor, end, state, call, scratch, frames);
 }
 
 }  // namespace memtrace::format
