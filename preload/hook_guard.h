@@ -32,6 +32,20 @@ bool InitializeTracer();
 // A pointer as the trace stores it.
 inline uint64_t AddressOf(const void* p) { return reinterpret_cast<uint64_t>(p); }
 
+// The record of releasing `block`, stamped now and with its chunk facts read: taken before the real
+// call, after which the chunk may be gone. `size` and `alignment`: sized and aligned delete's, else 0.
+inline format::Record ReleaseRecord(format::RecordKind kind, const void* block, uint64_t size = 0,
+                                    uint64_t alignment = 0) {
+  format::Record record;
+  record.kind = kind;
+  record.timestamp = NowNanoseconds();
+  record.address = AddressOf(block);
+  record.size = size;
+  record.alignment = alignment;
+  InspectReleasedChunk(block, record);
+  return record;
+}
+
 // Marks memtrace's own calls into code that may call hooked functions (libstdc++'s operator new,
 // pthread_getattr_np, the unwinder): the nested calls they make are memtrace's doing, not dropped.
 class InternalWork {
@@ -115,6 +129,12 @@ class HookScope {
     format::Record record;
     record.kind = kind;
     record.size = size;
+    EmitAllocationRecord(record, block, timestamp);
+  }
+
+  // Records an allocation that returned `block` at `timestamp`; `record` already holds the call's
+  // kind and arguments. The general path, for every allocating call.
+  void EmitAllocationRecord(format::Record& record, void* block, uint64_t timestamp) {
     record.timestamp = timestamp;
     record.address = AddressOf(block);
     InspectAllocatedChunk(block, record);

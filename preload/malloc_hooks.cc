@@ -15,24 +15,6 @@ using namespace memtrace::preload;
 
 namespace {
 
-// Records an allocation that returned `block`; `record` already holds the call's arguments.
-void EmitAllocationRecord(HookScope& scope, Record& record, void* block) {
-  record.timestamp = NowNanoseconds();
-  record.address = AddressOf(block);
-  InspectAllocatedChunk(block, record);
-  NoteBreakMove(record);
-  scope.Emit(record);
-}
-
-Record ReleaseOf(RecordKind kind, void* block) {
-  Record record;
-  record.kind = kind;
-  record.timestamp = NowNanoseconds();
-  record.address = AddressOf(block);
-  InspectReleasedChunk(block, record);
-  return record;
-}
-
 // posix_memalign before dlsym found the real one (only reachable while memtrace initializes).
 int PosixMemalignFallback(void** out, size_t alignment, size_t size) {
   if (alignment % sizeof(void*) != 0 || (alignment & (alignment - 1)) != 0 || alignment == 0) return EINVAL;
@@ -48,7 +30,7 @@ template <typename Call>
 void* TracedRealloc(Record& record, void* old_block, uint64_t new_bytes, Call call) {
   HookScope scope;
   if (!scope.active()) return call();
-  Record release = ReleaseOf(RecordKind::kReallocRelease, old_block);
+  Record release = ReleaseRecord(RecordKind::kReallocRelease, old_block);
   void* block = call();
   record.old_address = AddressOf(old_block);
   record.timestamp = NowNanoseconds();
@@ -80,7 +62,7 @@ MEMTRACE_EXPORT void* calloc(size_t count, size_t size) {
   record.kind = RecordKind::kCalloc;
   record.count = count;
   record.size = size;
-  EmitAllocationRecord(scope, record, block);
+  scope.EmitAllocationRecord(record, block, NowNanoseconds());
   return block;
 }
 
@@ -94,7 +76,7 @@ MEMTRACE_EXPORT void free(void* block) {
     scope.EmitHeapRelease(RecordKind::kFree, block, 0, 0, timestamp);
     return;
   }
-  Record record = ReleaseOf(RecordKind::kFree, block);
+  Record record = ReleaseRecord(RecordKind::kFree, block);
   real.free(block);
   NoteBreakMove(record);
   scope.Emit(record);
@@ -138,7 +120,7 @@ MEMTRACE_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
   record.alignment = alignment;
   record.size = size;
   record.result = result;
-  EmitAllocationRecord(scope, record, result == 0 ? *out : nullptr);
+  scope.EmitAllocationRecord(record, result == 0 ? *out : nullptr, NowNanoseconds());
   return result;
 }
 
@@ -150,7 +132,7 @@ MEMTRACE_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
   record.kind = RecordKind::kAlignedAlloc;
   record.alignment = alignment;
   record.size = size;
-  EmitAllocationRecord(scope, record, block);
+  scope.EmitAllocationRecord(record, block, NowNanoseconds());
   return block;
 }
 
@@ -162,7 +144,7 @@ MEMTRACE_EXPORT void* memalign(size_t alignment, size_t size) {
   record.kind = RecordKind::kMemalign;
   record.alignment = alignment;
   record.size = size;
-  EmitAllocationRecord(scope, record, block);
+  scope.EmitAllocationRecord(record, block, NowNanoseconds());
   return block;
 }
 

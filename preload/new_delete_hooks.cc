@@ -66,11 +66,7 @@ void* RecordNew(HookScope& scope, RecordKind kind, size_t size, size_t alignment
   record.kind = kind;
   record.size = size;
   record.alignment = alignment;
-  record.timestamp = NowNanoseconds();
-  record.address = AddressOf(block);
-  InspectAllocatedChunk(block, record);
-  NoteBreakMove(record);
-  scope.Emit(record);
+  scope.EmitAllocationRecord(record, block, NowNanoseconds());
   return block;
 }
 
@@ -144,13 +140,7 @@ void TracedDelete(RecordKind kind, void* block, size_t size, size_t alignment, C
     scope.EmitHeapRelease(kind, block, size, alignment, timestamp);
     return;
   }
-  Record record;
-  record.kind = kind;
-  record.timestamp = NowNanoseconds();
-  record.address = AddressOf(block);
-  record.size = size;
-  record.alignment = alignment;
-  InspectReleasedChunk(block, record);
+  Record record = ReleaseRecord(kind, block, size, alignment);
   {
     InternalWork work;
     call();
