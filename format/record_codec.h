@@ -28,140 +28,20 @@
 //   if kFlagChunkRead:  s chunk_size - ExpectedChunkSize(record), and if kFlagMmapped: chunk_offset
 //   if kFlagBrkMoved:   brk_before, s (brk_after - brk_before)
 //   if kFlagHasStack:   stack_id
+//
+// The in-memory Record and the delta state are in record.h; the fast paths of plain calls in
+// heap_call_codec.h.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "format/heap_call_codec.h"
+#include "format/record.h"
 #include "format/record_kind.h"
 #include "format/varint.h"
 
 namespace memtrace::format {
-
-// Record.flags
-inline constexpr uint8_t kFlagChunkRead = 1u << 0;     // glibc's chunk header was read: chunk_size valid
-inline constexpr uint8_t kFlagMmapped = 1u << 1;       // IS_MMAPPED: the block is its own mapping
-inline constexpr uint8_t kFlagNonMainArena = 1u << 2;  // served by a thread arena's mmapped heap
-inline constexpr uint8_t kFlagBrkMoved = 1u << 3;      // the program break moved during this call
-inline constexpr uint8_t kFlagHasStack = 1u << 4;      // stack_id follows
-inline constexpr uint8_t kKnownFlags = 0x1f;
-
-// glibc's chunk header, the word before every block it returns (malloc.c, x86-64):
-//   bits 63..3  chunk size (bytes, including the 8-byte header; multiple of 16)
-//   bit 2       NON_MAIN_ARENA
-//   bit 1       IS_MMAPPED
-//   bit 0       PREV_INUSE
-// For an mmapped chunk, the word before that (prev_size) is the gap between the mapping's start and
-// the chunk, so the mapping is [block - 16 - prev_size, + prev_size + chunk size).
-inline constexpr uint64_t kChunkSizeMask = ~uint64_t{7};
-
-// glibc's HEAP_MAX_SIZE on 64-bit: every thread-arena heap is a reservation of this size, aligned to
-// it, with its heap_info at the start (so a NON_MAIN_ARENA block's heap is block & ~(size - 1)).
-inline constexpr uint64_t kArenaHeapBytes = uint64_t{64} << 20;
-
-// glibc's request2size: the chunk a request of n bytes needs when no alignment is asked for.
-inline constexpr uint64_t RequestToChunkSize(uint64_t n) {
-  uint64_t padded = (n + 8 + 15) & ~uint64_t{15};
-  return padded < 32 ? 32 : padded;
-}
-
-inline constexpr size_t kMaxFrames = 256;
-inline constexpr size_t kMaxMetaBytes = 4096;  // longest string a meta record carries
-// Upper bound of one encoded record: call records are far smaller, stack records dominate.
-inline constexpr size_t kMaxRecordBytes = 2 + 4 * kMaxVarintBytes + kMaxFrames * kMaxVarintBytes;
-
-struct Record {
-  RecordKind kind = RecordKind::kMalloc;
-  uint8_t flags = 0;
-  uint64_t timestamp = 0;
-  // Call payload (which fields mean something depends on the shape; see the table above).
-  uint64_t address = 0;
-  uint64_t old_address = 0;
-  uint64_t size = 0;
-  uint64_t old_size = 0;
-  uint64_t count = 0;
-  uint64_t alignment = 0;
-  uint64_t prot = 0;
-  uint64_t map_flags = 0;
-  uint64_t offset = 0;
-  int64_t fd = 0;
-  int64_t result = 0;
-  int64_t param = 0;  // mallopt parameter, sbrk increment
-  int64_t value = 0;  // mallopt value
-  // Chunk facts.
-  uint64_t chunk_size = 0;
-  uint64_t chunk_offset = 0;
-  uint64_t brk_before = 0;
-  uint64_t brk_after = 0;
-  uint32_t stack_id = 0;
-  // Meta payload.
-  uint32_t tid = 0;  // kThreadStart: the parent thread
-  uint32_t frame_count = 0;
-  const uint64_t* frames = nullptr;  // kStackDef
-  const uint8_t* bytes = nullptr;    // kModule path, kEnvironment string
-  uint32_t byte_count = 0;
-  const uint8_t* build_id = nullptr;  // kModule
-  uint32_t build_id_count = 0;
-};
-
-// The running state that deltas are taken against; one per chunk, zeroed at the chunk's start.
-struct DeltaState {
-  uint64_t last_timestamp = 0;
-  uint64_t last_address = 0;
-};
-
-// The chunk size a record's request would have if glibc served it plainly; stored chunk sizes are
-// deltas from it, so the common case costs one byte.
-inline constexpr uint64_t ExpectedChunkSize(const Record& r) {
-  switch (ShapeOf(r.kind)) {
-    case Shape::kAlloc:
-    case Shape::kAlignedAlloc:
-    case Shape::kRealloc: return RequestToChunkSize(r.size);
-    case Shape::kArrayAlloc:
-    case Shape::kArrayRealloc: return RequestToChunkSize(r.count * r.size);
-    default: return 0;
-  }
-}
-
-namespace internal {
-
-inline uint8_t* PutAddress(uint8_t* out, DeltaState& state, uint64_t address) {
-  out = PutSignedVarint(out, static_cast<int64_t>(address - state.last_address));
-  state.last_address = address;
-  return out;
-}
-
-inline bool GetAddress(const uint8_t** cursor, const uint8_t* end, DeltaState& state, uint64_t* address) {
-  int64_t delta;
-  if (!GetSignedVarint(cursor, end, &delta)) return false;
-  *address = state.last_address + static_cast<uint64_t>(delta);
-  state.last_address = *address;
-  return true;
-}
-
-inline uint8_t* PutBytes(uint8_t* out, const uint8_t* bytes, uint32_t count) {
-  out = PutVarint(out, count);
-  for (uint32_t i = 0; i < count; ++i) *out++ = bytes[i];
-  return out;
-}
-
-// On failure leaves *cursor alone, except for a string of legal length that runs past `end`: that record
-// was cut, so *cursor moves to `end` for DecodeRecord to report a truncation rather than corruption.
-inline bool GetBytes(const uint8_t** cursor, const uint8_t* end, const uint8_t** bytes, uint32_t* count) {
-  uint64_t n;
-  const uint8_t* p = *cursor;
-  if (!GetVarint(&p, end, &n) || n > kMaxMetaBytes) return false;
-  if (n > static_cast<uint64_t>(end - p)) {
-    *cursor = end;
-    return false;
-  }
-  *bytes = p;
-  *count = static_cast<uint32_t>(n);
-  *cursor = p + n;
-  return true;
-}
-
-}  // namespace internal
 
 // Bytes EncodeRecord may write for `r`, used to check room before encoding.
 inline constexpr size_t EncodedBound(const Record& r) {
@@ -309,130 +189,7 @@ inline uint8_t* EncodeRecord(uint8_t* out, DeltaState& state, const Record& r) {
   return EncodeRecord(out, state, r, r.timestamp);
 }
 
-// The hooks' fast path: the same bytes EncodeRecord writes for the two records most traces are made of,
-// without building a Record. `flags` may hold only kFlagChunkRead, kFlagNonMainArena and kFlagHasStack
-// (no mmapped chunk, no break move); `stack_id` is written only with kFlagHasStack. Same room and
-// timestamp contract as EncodeRecord; kFastRecordBytes bounds either.
-inline constexpr size_t kFastRecordBytes = 2 + 6 * kMaxVarintBytes;
-
-namespace internal {
-// Kind, flags and time delta: how every record starts.
-inline uint8_t* PutCallHead(uint8_t* out, DeltaState& state, RecordKind kind, uint8_t flags,
-                            uint64_t timestamp) {
-  out[0] = static_cast<uint8_t>(kind);
-  out[1] = flags;
-  out = PutVarint(out + 2, timestamp - state.last_timestamp);
-  state.last_timestamp = timestamp;
-  return out;
-}
-}  // namespace internal
-
-// A Shape::kAlloc record (malloc, valloc, pvalloc, operator new without alignment).
-inline uint8_t* EncodeHeapAllocation(uint8_t* out, DeltaState& state, RecordKind kind, uint8_t flags,
-                                     uint64_t timestamp, uint64_t size, uint64_t address, uint64_t chunk_size,
-                                     uint32_t stack_id) {
-  out = internal::PutCallHead(out, state, kind, flags, timestamp);
-  out = PutVarint(out, size);
-  out = internal::PutAddress(out, state, address);
-  if (flags & kFlagChunkRead)
-    out = PutSignedVarint(out, static_cast<int64_t>(chunk_size - RequestToChunkSize(size)));
-  if (flags & kFlagHasStack) out = PutVarint(out, stack_id);
-  return out;
-}
-
-// A Shape::kRelease record of a block that was not an mmapped chunk (free, operator delete).
-inline uint8_t* EncodeHeapRelease(uint8_t* out, DeltaState& state, RecordKind kind, uint8_t flags,
-                                  uint64_t timestamp, uint64_t address, uint64_t size, uint64_t alignment,
-                                  uint32_t stack_id) {
-  out = internal::PutCallHead(out, state, kind, flags, timestamp);
-  out = internal::PutAddress(out, state, address);
-  out = PutVarint(out, size);
-  out = PutVarint(out, alignment);
-  if (flags & kFlagHasStack) out = PutVarint(out, stack_id);
-  return out;
-}
-
 enum class DecodeStatus { kOk, kTruncated, kCorrupt };
-
-namespace internal {
-
-// Bytes a Shape::kAlloc or Shape::kRelease record can take: kind, flags and eight varints.
-inline constexpr ptrdiff_t kMaxHeapCallBytes = 2 + 8 * kMaxVarintBytes;
-
-// The fields of a plain allocation or release (Shape::kAlloc, Shape::kRelease) as stored: the one
-// parse behind the fast paths of DecodeRecord and DecodeBlockCall.
-struct HeapCall {
-  RecordKind kind;
-  uint8_t flags;
-  bool allocation;                                                      // Shape::kAlloc; else Shape::kRelease
-  uint64_t time_delta = 0, size = 0, alignment = 0, address_delta = 0;  // address_delta: zigzag
-  uint64_t chunk_delta = 0, chunk_offset = 0;                           // chunk_delta: zigzag
-  uint64_t brk_before = 0, brk_delta = 0;                               // brk_delta: zigzag
-  uint64_t stack_id = 0;
-};
-
-// Reads a plain call at *cursor, which has kMaxHeapCallBytes of room: no end checks. Returns false,
-// having moved nothing, when the record is anything else or does not decode (the general decoder then
-// says why).
-inline bool ReadHeapCall(const uint8_t** cursor, HeapCall* c) {
-  const uint8_t* p = *cursor;
-  c->kind = static_cast<RecordKind>(p[0]);
-  c->flags = p[1];
-  Shape shape = ShapeOf(c->kind);
-  if ((shape != Shape::kAlloc && shape != Shape::kRelease) || (c->flags & ~kKnownFlags)) return false;
-  c->allocation = shape == Shape::kAlloc;
-  p += 2;
-  bool ok = GetVarintUnchecked(&p, &c->time_delta);
-  if (c->allocation) {
-    ok = ok && GetVarintUnchecked(&p, &c->size) && GetVarintUnchecked(&p, &c->address_delta);
-  } else {
-    ok = ok && GetVarintUnchecked(&p, &c->address_delta) && GetVarintUnchecked(&p, &c->size) &&
-         GetVarintUnchecked(&p, &c->alignment);
-  }
-  if (c->flags & kFlagChunkRead) {
-    ok = ok && GetVarintUnchecked(&p, &c->chunk_delta) &&
-         (!(c->flags & kFlagMmapped) || GetVarintUnchecked(&p, &c->chunk_offset));
-  }
-  if (c->flags & kFlagBrkMoved) {
-    ok = ok && GetVarintUnchecked(&p, &c->brk_before) && GetVarintUnchecked(&p, &c->brk_delta);
-  }
-  if (c->flags & kFlagHasStack) ok = ok && GetVarintUnchecked(&p, &c->stack_id);
-  if (!ok) return false;
-  *cursor = p;
-  return true;
-}
-
-// Moves the delta state past a plain call; returns its address.
-inline uint64_t AdvanceHeapCall(const HeapCall& c, DeltaState& state) {
-  state.last_address += static_cast<uint64_t>(ZigZagDecode(c.address_delta));
-  state.last_timestamp += c.time_delta;
-  return state.last_address;
-}
-
-// DecodeRecord's fast path for plain calls (most of every trace) with room for their longest form.
-inline bool DecodeHeapCall(const uint8_t** cursor, DeltaState& state, Record* r) {
-  HeapCall c;
-  if (!ReadHeapCall(cursor, &c)) return false;
-  __builtin_memset(static_cast<void*>(r), 0, sizeof *r);  // see DecodeRecord
-  r->kind = c.kind;
-  r->flags = c.flags;
-  r->size = c.size;
-  r->alignment = c.alignment;
-  r->address = AdvanceHeapCall(c, state);
-  r->timestamp = state.last_timestamp;
-  if (c.flags & kFlagChunkRead) {
-    r->chunk_size = ExpectedChunkSize(*r) + static_cast<uint64_t>(ZigZagDecode(c.chunk_delta));
-    r->chunk_offset = c.chunk_offset;
-  }
-  if (c.flags & kFlagBrkMoved) {
-    r->brk_before = c.brk_before;
-    r->brk_after = c.brk_before + static_cast<uint64_t>(ZigZagDecode(c.brk_delta));
-  }
-  r->stack_id = static_cast<uint32_t>(c.stack_id);
-  return true;
-}
-
-}  // namespace internal
 
 // Decodes one record from [*cursor, end) into *r. Stack frames are written to `frames` (kMaxFrames
 // long) and r->frames points there; strings point into the input. On kOk advances *cursor.
