@@ -222,23 +222,8 @@ class Predictor {
     }
   }
 
- private:
-  // The last blocks of one size class given back, oldest first.
-  struct Freed {
-    uint32_t count = 0;
-    uint64_t blocks[kFreedPerClass];
-  };
-  static constexpr size_t kSmallClasses = 512;  // classes up to 8 KiB in 16-byte steps: an array
-
-  const Freed* FreedOf(uint64_t size_class) const {
-    if (size_class / 16 < kSmallClasses) return &small_[size_class / 16];
-    auto it = large_.find(size_class);
-    return it == large_.end() ? nullptr : &it->second;
-  }
-  Freed& FreedFor(uint64_t size_class) {
-    return size_class / 16 < kSmallClasses ? small_[size_class / 16] : large_[size_class];
-  }
-
+  // After() for a plain allocation (size_class: its ExpectedChunkSize) or release (size_class: its stored
+  // chunk size, 0 if none), from the fields alone.
   void HandOut(uint64_t address, uint64_t size_class) {
     if (address == 0) return;
     Freed& f = FreedFor(size_class);
@@ -269,6 +254,23 @@ class Predictor {
     f.blocks[f.count++] = address;
   }
 
+ private:
+  // The last blocks of one size class given back, oldest first.
+  struct Freed {
+    uint32_t count = 0;
+    uint64_t blocks[kFreedPerClass];
+  };
+  static constexpr size_t kSmallClasses = 512;  // classes up to 8 KiB in 16-byte steps: an array
+
+  const Freed* FreedOf(uint64_t size_class) const {
+    if (size_class / 16 < kSmallClasses) return &small_[size_class / 16];
+    auto it = large_.find(size_class);
+    return it == large_.end() ? nullptr : &it->second;
+  }
+  Freed& FreedFor(uint64_t size_class) {
+    return size_class / 16 < kSmallClasses ? small_[size_class / 16] : large_[size_class];
+  }
+
   uint64_t serial_ = 0;
   std::vector<uint64_t> by_serial_;
   LiveTable live_;
@@ -283,7 +285,8 @@ Predictor& ChunkPredictor() {
   return predictor;
 }
 
-bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_t first_timestamp);
+bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_t first_timestamp,
+          bool fast_path = true);
 
 // Splits with or without prediction; returns the split form.
 void Split(const uint8_t* data, size_t size, uint64_t first_timestamp, uint32_t mode,
@@ -384,7 +387,8 @@ void Split(const uint8_t* data, size_t size, uint64_t first_timestamp, uint32_t 
   for (const auto& stream : streams) out->insert(out->end(), stream.begin(), stream.end());
 }
 
-bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_t first_timestamp) {
+bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_t first_timestamp,
+          bool fast_path) {
   struct Cursor {
     const uint8_t* p = nullptr;
     const uint8_t* end = nullptr;
@@ -428,6 +432,38 @@ bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_
     o += n;
     return true;
   };
+  // Copies one varint from a stream to the output and returns its value.
+  auto take_varint = [&](Cursor& c, uint64_t* value) {
+    const uint8_t* from = c.p;
+    if (!GetVarint(&c.p, c.end, value)) return false;
+    const size_t n = static_cast<size_t>(c.p - from);
+    if (static_cast<size_t>(o_end - o) < n) return false;
+    for (size_t i = 0; i < n; ++i) o[i] = from[i];
+    o += n;
+    return true;
+  };
+  // Writes a predicted address field: from its code in stream c and the predictor, or (code 0) as written
+  // in stream M. `last` is the previous address field; returns the address in *address.
+  auto take_address = [&](Cursor& c, Role role, uint64_t size_class, uint64_t last, uint64_t* address) {
+    uint64_t code;
+    if (!GetVarint(&c.p, c.end, &code)) return false;
+    if (code == 0) {
+      uint64_t zigzag;
+      if (!take_varint(cursors[kKeyM], &zigzag)) return false;
+      *address = last + static_cast<uint64_t>(ZigZagDecode(zigzag));
+      return true;
+    }
+    const bool found = role == Role::kGivenBack ? predictor.GivenBackAddress(code, address)
+                                                : predictor.HandedOutAddress(code, last, size_class, address);
+    if (!found) return false;
+    uint8_t buffer[kMaxVarintBytes];
+    const size_t n =
+        static_cast<size_t>(PutSignedVarint(buffer, static_cast<int64_t>(*address - last)) - buffer);
+    if (static_cast<size_t>(o_end - o) < n) return false;
+    for (size_t k = 0; k < n; ++k) o[k] = buffer[k];
+    o += n;
+    return true;
+  };
   for (uint32_t i = 0; i < count; ++i) {
     uint8_t* const record_start = o;
     Cursor& a = cursors[kKeyA];
@@ -435,11 +471,45 @@ bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_
     const uint16_t kind = a.p[0];
     const uint8_t flags = a.p[1];
     if (!take(a, 2)) return false;
-    Cursor& t = cursors[kKeyT];
-    const size_t tn = VarintLength(t.p, t.end);
-    if (tn == 0 || !take(t, tn)) return false;
+    uint64_t time_delta;
+    if (!take_varint(cursors[kKeyT], &time_delta)) return false;
     bool known = false;
     const Shape shape = ShapeOf(static_cast<RecordKind>(kind), &known);
+    // Plain allocations and releases (most of every trace) are rebuilt field by field, and the delta state
+    // and predictor moved from the fields, without decoding the rebuilt record again: the same bytes and
+    // state as the general path below, which every other record takes.
+    if (fast_path && mode == kModePredicted && (shape == Shape::kAlloc || shape == Shape::kRelease) &&
+        known && !(flags & ~kKnownFlags)) {
+      Cursor* field = &cursors[kind << 4];
+      const bool allocation = shape == Shape::kAlloc;
+      uint64_t size = 0, alignment = 0, address = 0, chunk_delta = 0, unused = 0;
+      const uint64_t last = state.last_address;
+      bool ok = allocation
+                    ? take_varint(field[0], &size) &&
+                          take_address(field[1], Role::kHandedOut, RequestToChunkSize(size), last, &address)
+                    : take_address(field[0], Role::kGivenBack, 0, last, &address) &&
+                          take_varint(field[1], &size) && take_varint(field[2], &alignment);
+      unsigned j = allocation ? 2 : 3;
+      if (flags & kFlagChunkRead) {
+        ok = ok && take_varint(field[j++], &chunk_delta);
+        if (flags & kFlagMmapped) ok = ok && take_varint(field[j++], &unused);
+      }
+      if (flags & kFlagBrkMoved) {
+        ok = ok && take_varint(field[j], &unused) && take_varint(field[j + 1], &unused);
+        j += 2;
+      }
+      if (flags & kFlagHasStack) ok = ok && take_varint(field[j], &unused);
+      if (!ok) return false;
+      state.last_timestamp += time_delta;
+      state.last_address = address;
+      if (allocation) {
+        predictor.HandOut(address, RequestToChunkSize(size));
+      } else {
+        predictor.GiveBack(address,
+                           (flags & kFlagChunkRead) ? static_cast<uint64_t>(ZigZagDecode(chunk_delta)) : 0);
+      }
+      continue;
+    }
     const int fields = mode == kModePredicted && known ? FieldCount(shape, flags) : -1;
     uint64_t coded = 0;
     if (fields < 0) {
@@ -526,5 +596,14 @@ bool JoinChunkRecords(const uint8_t* data, size_t length, uint8_t* out, size_t s
                       uint64_t first_timestamp) {
   return Join(data, length, out, size, first_timestamp);
 }
+
+namespace internal {
+
+bool JoinChunkRecordsGenerally(const uint8_t* data, size_t length, uint8_t* out, size_t size,
+                               uint64_t first_timestamp) {
+  return Join(data, length, out, size, first_timestamp, /*fast_path=*/false);
+}
+
+}  // namespace internal
 
 }  // namespace memtrace::format

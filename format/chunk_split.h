@@ -50,4 +50,11 @@ void SplitChunkRecords(const uint8_t* data, size_t size, uint64_t first_timestam
 bool JoinChunkRecords(const uint8_t* data, size_t length, uint8_t* out, size_t size,
                       uint64_t first_timestamp);
 
+namespace internal {
+// JoinChunkRecords without its fast path for plain calls: every record rebuilt and decoded the general
+// way. The same result for every input (chunk_split_test.cc compares them); exposed for that test only.
+bool JoinChunkRecordsGenerally(const uint8_t* data, size_t length, uint8_t* out, size_t size,
+                               uint64_t first_timestamp);
+}  // namespace internal
+
 }  // namespace memtrace::format

@@ -136,5 +136,69 @@ TEST(ChunkSplitTest, DamagedSplitFormIsRefused) {
   }
 }
 
+// Plain allocations and releases with every flag combination, among other records: blocks freed before
+// this chunk (their class known only from the release's chunk size) and handed out again, mostly.
+std::vector<uint8_t> PlainCallsWithEveryFlag() {
+  TraceBuilder b(65536);
+  std::mt19937_64 rng(3);
+  struct Slot {
+    uint64_t address, size;
+  };
+  std::vector<Slot> slots(64);
+  uint64_t next = 0x555555560000, t = 1;
+  for (Slot& slot : slots) slot = {next += 0x100, 16 + rng() % 200};
+  for (int i = 0; i < 3000; ++i) {
+    Slot& slot = slots[rng() % slots.size()];
+    const bool allocation = rng() % 2;
+    if (allocation && rng() % 4 == 0) slot.size = 16 + rng() % 200;
+    Record r = allocation ? Malloc(t++, slot.address, slot.size)
+                          : Release(rng() % 2 ? RecordKind::kFree : RecordKind::kDelete, t++, slot.address);
+    r.flags = static_cast<uint8_t>(rng() % (kKnownFlags + 1));
+    if (r.kind == RecordKind::kDelete) r.size = rng() % 300, r.alignment = rng() % 2 ? 0 : 64;
+    r.chunk_size = RequestToChunkSize(slot.size) + (rng() % 8 == 0 ? 16 : 0);
+    r.chunk_offset = r.flags & kFlagMmapped ? 4080 : 0;
+    r.brk_before = 0x555555a00000, r.brk_after = 0x555555a21000;
+    r.stack_id = static_cast<uint32_t>(rng() % 5);
+    b.Add(1, r);
+    if (i % 500 == 0) b.Add(1, Mmap(t++, 0x7f0000000000 + uint64_t(i) * 0x1000, 8192));
+  }
+  return Records(b);
+}
+
+// The fast path for plain calls gives exactly what the general path gives: the same verdict and bytes,
+// for intact split forms, damaged ones, and a wrong expected size.
+TEST(ChunkSplitTest, FastPathJoinsAsTheGeneralPath) {
+  for (const std::vector<uint8_t>& records : {Records(Mixed()), PlainCallsWithEveryFlag()}) {
+    std::vector<uint8_t> split;
+    SplitChunkRecords(records.data(), records.size(), 5, &split);
+    uint32_t mode;
+    std::memcpy(&mode, split.data(), 4);
+    EXPECT_EQ(mode, 1u);
+    auto expect_same = [&](const std::vector<uint8_t>& form, size_t size, const std::string& what) {
+      std::vector<uint8_t> fast(size, 0), general(size, 0);
+      const bool fast_ok = JoinChunkRecords(form.data(), form.size(), fast.data(), size, 5);
+      const bool general_ok =
+          internal::JoinChunkRecordsGenerally(form.data(), form.size(), general.data(), size, 5);
+      ASSERT_EQ(fast_ok, general_ok) << what;
+      if (fast_ok) {
+        ASSERT_EQ(fast, general) << what;
+      }
+    };
+    expect_same(split, records.size(), "intact");
+    EXPECT_TRUE(JoinChunkRecords(split.data(), split.size(), std::vector<uint8_t>(records.size()).data(),
+                                 records.size(), 5));
+    for (size_t size : {records.size() - 1, records.size() + 1, records.size() / 2}) {
+      expect_same(split, size, "size " + std::to_string(size));
+    }
+    std::mt19937_64 rng(9);
+    for (int trial = 0; trial < 2000; ++trial) {
+      std::vector<uint8_t> damaged = split;
+      const size_t at = 12 + rng() % (damaged.size() - 12);  // past the header: damage the streams
+      damaged[at] ^= static_cast<uint8_t>(1 + rng() % 255);
+      expect_same(damaged, records.size(), "byte " + std::to_string(at));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace memtrace::format
