@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include <algorithm>
+#include <utility>
+
+#include "analyzer/event_pipeline.h"
 
 namespace memtrace::analyzer {
 
@@ -66,41 +69,40 @@ bool ReadTrace(const std::string& path, const std::vector<EventConsumer*>& consu
   info->threads = reader->thread_count();
   for (EventConsumer* consumer : consumers) consumer->Begin(*info);
   if (progress) progress->Start("reading " + path);
-  format::Event event;
   size_t vfork_children = 0;
-  constexpr uint64_t kRecordsPerProgressUpdate = 1 << 16;  // keeps the clock off the per-record path
-  uint64_t until_update = kRecordsPerProgressUpdate;
-  while (reader->Next(&event)) {
-    if (progress && --until_update == 0) {
-      until_update = kRecordsPerProgressUpdate;
-      progress->Update(reader->chunks_started(), reader->chunk_count());
+  const uint64_t chunk_count = reader->chunk_count();
+  EventPipeline pipeline(std::move(reader));
+  for (auto batch = pipeline.NextBatch(); !batch.empty(); batch = pipeline.NextBatch()) {
+    if (progress) progress->Update(pipeline.chunks_started(), chunk_count);
+    for (const format::Event& event : batch) {
+      if (!info->first_timestamp) info->first_timestamp = event.timestamp;
+      info->last_timestamp = event.timestamp;
+      switch (event.kind) {
+        case format::RecordKind::kProcessEnd:
+          info->ended = true;
+          info->end_reason = static_cast<format::EndReason>(event.param);
+          info->exit_status = event.result;
+          break;
+        case format::RecordKind::kDropped: info->dropped += event.count; break;
+        case format::RecordKind::kVforkChild: ++vfork_children; break;
+        case format::RecordKind::kEnvironment:
+          info->environment.emplace_back(reinterpret_cast<const char*>(event.bytes), event.byte_count);
+          break;
+        default: break;
+      }
+      for (EventConsumer* consumer : consumers) consumer->Apply(event);
     }
-    if (!info->first_timestamp) info->first_timestamp = event.timestamp;
-    info->last_timestamp = event.timestamp;
-    switch (event.kind) {
-      case format::RecordKind::kProcessEnd:
-        info->ended = true;
-        info->end_reason = static_cast<format::EndReason>(event.param);
-        info->exit_status = event.result;
-        break;
-      case format::RecordKind::kDropped: info->dropped += event.count; break;
-      case format::RecordKind::kVforkChild: ++vfork_children; break;
-      case format::RecordKind::kEnvironment:
-        info->environment.emplace_back(reinterpret_cast<const char*>(event.bytes), event.byte_count);
-        break;
-      default: break;
-    }
-    for (EventConsumer* consumer : consumers) consumer->Apply(event);
   }
   if (progress) progress->Finish();
+  const format::TraceReader& done = pipeline.reader();
   info->threads -= std::min(vfork_children, info->threads);
-  info->records = reader->records_read();
-  if (!reader->error().empty()) {
-    fmt::print(stderr, "memtrace: error: {}: {} (after {} good records)\n", path, reader->error(),
+  info->records = done.records_read();
+  if (!done.error().empty()) {
+    fmt::print(stderr, "memtrace: error: {}: {} (after {} good records)\n", path, done.error(),
                info->records);
     return false;
   }
-  info->truncated = reader->truncated();
+  info->truncated = done.truncated();
   if (info->truncated) {
     fmt::print(stderr, "memtrace: warning: {} is cut short; everything up to the cut was read ({} records)\n",
                path, info->records);

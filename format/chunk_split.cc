@@ -192,7 +192,7 @@ class Predictor {
     const Freed* f = FreedOf(size_class);
     if (!f) return 0;
     for (uint32_t i = 0; i < f->count; ++i) {
-      if (f->blocks[f->count - 1 - i] == address) return 2 + i;
+      if (f->At(f->count - 1 - i) == address) return 2 + i;
     }
     return 0;
   }
@@ -203,7 +203,7 @@ class Predictor {
     }
     const Freed* f = FreedOf(size_class);
     if (code < 2 || !f || code - 2 >= f->count) return false;
-    *address = f->blocks[f->count - 1 - (code - 2)];
+    *address = f->At(static_cast<uint32_t>(f->count - 1 - (code - 2)));
     return true;
   }
 
@@ -228,8 +228,8 @@ class Predictor {
     if (address == 0) return;
     Freed& f = FreedFor(size_class);
     for (uint32_t i = f.count; i-- > 0;) {
-      if (f.blocks[i] == address) {
-        std::memmove(&f.blocks[i], &f.blocks[i + 1], (f.count - i - 1) * sizeof(uint64_t));
+      if (f.At(i) == address) {
+        for (uint32_t k = i; k + 1 < f.count; ++k) f.At(k) = f.At(k + 1);
         --f.count;
         break;
       }
@@ -248,17 +248,21 @@ class Predictor {
     if (size_class == 0) return;
     Freed& f = FreedFor(size_class);
     if (f.count == kFreedPerClass) {
-      std::memmove(&f.blocks[0], &f.blocks[1], (kFreedPerClass - 1) * sizeof(uint64_t));
+      f.first = (f.first + 1) % kFreedPerClass;
       --f.count;
     }
-    f.blocks[f.count++] = address;
+    f.At(f.count++) = address;
   }
 
  private:
-  // The last blocks of one size class given back, oldest first.
+  // The last blocks of one size class given back, oldest first: the k-th (0 = the oldest) is at
+  // blocks[(first + k) % kFreedPerClass], so dropping the oldest moves nothing.
   struct Freed {
+    uint32_t first = 0;
     uint32_t count = 0;
     uint64_t blocks[kFreedPerClass];
+    uint64_t& At(uint32_t k) { return blocks[(first + k) % kFreedPerClass]; }
+    uint64_t At(uint32_t k) const { return blocks[(first + k) % kFreedPerClass]; }
   };
   static constexpr size_t kSmallClasses = 512;  // classes up to 8 KiB in 16-byte steps: an array
 

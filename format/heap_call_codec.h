@@ -74,7 +74,7 @@ struct HeapCall {
 // Reads a plain call at *cursor, which has kMaxHeapCallBytes of room: no end checks. Returns false,
 // having moved nothing, when the record is anything else or does not decode (the general decoder then
 // says why).
-inline bool ReadHeapCall(const uint8_t** cursor, HeapCall* c) {
+[[gnu::always_inline]] inline bool ReadHeapCall(const uint8_t** cursor, HeapCall* c) {
   const uint8_t* p = *cursor;
   c->kind = static_cast<RecordKind>(p[0]);
   c->flags = p[1];
@@ -113,7 +113,7 @@ inline uint64_t AdvanceHeapCall(const HeapCall& c, DeltaState& state) {
 inline bool DecodeHeapCall(const uint8_t** cursor, DeltaState& state, Record* r) {
   HeapCall c;
   if (!ReadHeapCall(cursor, &c)) return false;
-  __builtin_memset(static_cast<void*>(r), 0, sizeof *r);  // see DecodeRecord
+  ZeroRecord(r);
   r->kind = c.kind;
   r->flags = c.flags;
   r->size = c.size;

@@ -201,9 +201,7 @@ inline DecodeStatus DecodeRecord(const uint8_t** cursor, const uint8_t* end, Del
     return DecodeStatus::kOk;
   }
   if (end - p < 2) return DecodeStatus::kTruncated;
-  // Zeroed in place: `*r = Record{}` builds a temporary whose byte-wide `kind` store, read back as a
-  // vector, stalls store forwarding on every record.
-  __builtin_memset(static_cast<void*>(r), 0, sizeof *r);
+  ZeroRecord(r);
   r->kind = static_cast<RecordKind>(p[0]);
   r->flags = p[1];
   p += 2;

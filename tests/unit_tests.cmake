@@ -56,6 +56,10 @@ endif()
 memtrace_unit_test(process_events_test
   SOURCES ${PROJECT_SOURCE_DIR}/analyzer/process_events_test.cc
   LIBRARIES memtrace_analysis)
+# The reader thread against TraceReader::Next; run under ThreadSanitizer by hand with -fsanitize=thread.
+memtrace_unit_test(event_pipeline_test
+  SOURCES ${PROJECT_SOURCE_DIR}/analyzer/event_pipeline_test.cc
+  LIBRARIES memtrace_analysis memtrace_test_support)
 memtrace_unit_test(site_statistics_test
   SOURCES ${PROJECT_SOURCE_DIR}/analyzer/site_statistics_test.cc
   LIBRARIES memtrace_analysis)
