@@ -347,7 +347,12 @@ void Scan(ThreadState& thread, bool checked_reads, const ParkingResult& parking,
   ForEachChunk(CountLiveBlocks, &balance);
   while (table.first_slots * 3 < static_cast<uint64_t>(balance > 0 ? balance : 0) * 4 + 4)
     table.first_slots *= 2;
-  ForEachChunk(ReplayChunk, &table);
+  ChunkHorizons horizons;  // `started` caps them: a chunk taken from here on starts no earlier
+  ForEachChunk(NoteChunkStart, &horizons);
+  ResolveHorizons(horizons, started);
+  ReplayInOrder replay{&table, &horizons};
+  ForEachChunk(ReplayChunkInOrder, &replay);
+  UnmapScratch(horizons.starts, horizons.capacity * sizeof(uint64_t));
   if (table.failed || !table.slots) {
     UnmapScratch(table.slots, table.bytes());
     return;
