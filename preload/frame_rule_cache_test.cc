@@ -53,8 +53,11 @@ TEST(FrameRuleCache, ConcurrentWritersNeverYieldAnotherKeysRule) {
         writers_left.fetch_sub(1);
         return;
       }
-      // Readers run at least as long as the writers (on a loaded machine the writers may start late).
-      for (int i = 0; i < 400000 || writers_left.load() > 0; ++i) {
+      // Readers run at least as long as the writers (on a loaded machine the writers may start late, or
+      // run while the readers are descheduled), then look up 10,000 keys in the cache the writers filled.
+      int after_writers = 0;
+      for (int i = 0; i < 400000 || after_writers < 10000; ++i) {
+        if (writers_left.load() == 0) ++after_writers;
         uint64_t key = next_key();
         if (uint64_t rule = LookUpRule(key)) {
           hits.fetch_add(1, std::memory_order_relaxed);
