@@ -58,12 +58,13 @@ struct ArenaHeapInfo {
   uint64_t writable_size;  // bytes made read-write (mprotect_size)
 };
 
-// True if `address` (from a thread arena) lies in the heap this thread last reported, at the read-write
-// size it reported: nothing to record.
+// True if `address` (from a thread arena) lies in a heap this thread reported, at the read-write size it
+// reported: nothing to record.
 inline bool ArenaHeapUnchanged(uint64_t address, const ThreadState& thread) {
   uint64_t base = address & ~(format::kArenaHeapBytes - 1);
-  return base == thread.arena_heap &&
-         reinterpret_cast<const ArenaHeapInfo*>(base)->writable_size == thread.arena_heap_writable;
+  int slot = ArenaHeapsSeen::SlotOf(base);
+  return base == thread.arena_heaps.base[slot] &&
+         reinterpret_cast<const ArenaHeapInfo*>(base)->writable_size == thread.arena_heaps.writable[slot];
 }
 
 // For a block from a thread arena, the heap it lives in and its current read-write size; returns false
@@ -74,8 +75,9 @@ inline bool ArenaHeapChanged(const format::Record& record, ThreadState& thread, 
   if (ArenaHeapUnchanged(record.address, thread)) return false;
   *base = record.address & ~(format::kArenaHeapBytes - 1);
   *info = reinterpret_cast<const ArenaHeapInfo*>(*base);
-  thread.arena_heap = *base;
-  thread.arena_heap_writable = (*info)->writable_size;
+  int slot = ArenaHeapsSeen::SlotOf(*base);
+  thread.arena_heaps.base[slot] = *base;
+  thread.arena_heaps.writable[slot] = (*info)->writable_size;
   return true;
 }
 

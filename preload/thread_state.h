@@ -16,6 +16,17 @@
 
 namespace memtrace::preload {
 
+// The thread-arena heaps this thread has reported (kArenaHeap), each at the read-write size it reported:
+// direct-mapped on the heap's address (heaps are 64 MiB-aligned). Several, because a thread's tcache
+// hands it blocks freed there from the heaps other threads allocated them in; remembering only the
+// last heap re-reported one on most allocations of a program whose threads free each other's blocks.
+struct ArenaHeapsSeen {
+  static constexpr int kSlots = 16;
+  uint64_t base[kSlots] = {};
+  uint64_t writable[kSlots] = {};
+  static int SlotOf(uint64_t heap_base) { return static_cast<int>(heap_base >> 26) & (kSlots - 1); }
+};
+
 struct ThreadState {
   uint32_t depth = 0;        // > 0 while a hook (or memtrace itself) runs on this thread
   uint32_t tid = 0;          // cached gettid(); 0 until first needed
@@ -26,10 +37,9 @@ struct ThreadState {
   uint8_t* cursor = nullptr;             // next free byte of the chunk
   uint8_t* limit = nullptr;              // end of the chunk
   format::DeltaState deltas;
-  uint64_t dropped = 0;              // calls passed through unrecorded since the last kDropped record
-  uint64_t arena_heap = 0;           // the thread-arena heap this thread last allocated from
-  uint64_t arena_heap_writable = 0;  // its read-write size as last reported
-  bool unwound = false;              // this thread has captured a stack before
+  uint64_t dropped = 0;  // calls passed through unrecorded since the last kDropped record
+  ArenaHeapsSeen arena_heaps;
+  bool unwound = false;  // this thread has captured a stack before
   // In a vfork child (which runs on its parent thread's TLS, so on this very ThreadState): the tid of
   // the thread that called vfork; 0 otherwise. `tid` is then the child's pid, and `chunk` a chunk of
   // the child's own in the parent's trace (see vfork_handoff.h).

@@ -25,8 +25,7 @@ void EnterVforkChild(ThreadState& thread, VforkHandoff& handoff, uint32_t child_
   // Shared with the parent thread, as the memory is: libunwind's per-thread state and the arena the
   // thread allocates from.
   child.unwound = thread.unwound;
-  child.arena_heap = thread.arena_heap;
-  child.arena_heap_writable = thread.arena_heap_writable;
+  child.arena_heaps = thread.arena_heaps;
   thread = child;
   handoff.child_entered = true;
 }
@@ -49,8 +48,7 @@ ThreadState ResumeVforkParent(ThreadState& thread, VforkHandoff& handoff) {
     thread = handoff.parent;
     thread.dropped += child.dropped;
     thread.unwound = thread.unwound || child.unwound;
-    thread.arena_heap = child.arena_heap;
-    thread.arena_heap_writable = child.arena_heap_writable;
+    thread.arena_heaps = child.arena_heaps;
   } else {
     thread.depth = 0;
   }
