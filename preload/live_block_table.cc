@@ -128,10 +128,9 @@ void Apply(AddressTable& table, const format::BlockCall& call) {
     }
     return;
   }
-  state.address = call.address;
-  state.timestamp = call.timestamp;
-  state.live = call.yields;
-  if (call.yields) state.size = call.bytes;
+  // One assignment: setting the `live` bit on its own and then `size` would store a byte and read back
+  // the word holding it, a store-forwarding stall on every call.
+  state = AddressState{call.address, call.timestamp, call.yields ? call.bytes : 0, call.yields};
 }
 
 }  // namespace
