@@ -34,6 +34,13 @@ memtrace_unit_test(trace_reader_fuzzer_replay_test
 target_compile_definitions(trace_reader_fuzzer_replay_test PRIVATE
   MEMTRACE_FUZZ_REPLAY MEMTRACE_FUZZ_CORPUS_DIR="${MEMTRACE_TRACE_READER_CORPUS}")
 
+# The split form's fuzz target, replayed over seeds split from built chunks and mutations of them.
+memtrace_unit_test(chunk_split_fuzzer_replay_test
+  SOURCES ${PROJECT_SOURCE_DIR}/format/chunk_split_fuzzer_replay_test.cc
+          ${PROJECT_SOURCE_DIR}/format/chunk_split_fuzzer.cc
+  LIBRARIES memtrace_reader memtrace_test_support)
+target_compile_definitions(chunk_split_fuzzer_replay_test PRIVATE MEMTRACE_FUZZ_REPLAY)
+
 # libFuzzer target (clang only): run as
 #   build-fuzz/tests/trace_reader_fuzzer -max_total_time=60 CORPUS_COPY tests/fuzz_corpus/trace_reader
 # The reader is compiled into it with the same instrumentation so coverage guides into the parser.
@@ -50,6 +57,16 @@ if(MEMTRACE_BUILD_FUZZERS)
   target_compile_options(trace_reader_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
   target_link_options(trace_reader_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined)
   set_target_properties(trace_reader_fuzzer PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  # The split form's parser alone (format/chunk_split_fuzzer.cc): its inputs need no valid zstd frame.
+  # Run as build-fuzz/tests/chunk_split_fuzzer -max_total_time=60 DIR (an empty DIR works; seeds are a
+  # u32 output size then a chunk's split form, first_timestamp 1000).
+  add_executable(chunk_split_fuzzer ${PROJECT_SOURCE_DIR}/format/chunk_split_fuzzer.cc
+                                    ${PROJECT_SOURCE_DIR}/format/chunk_split.cc)
+  target_link_libraries(chunk_split_fuzzer PRIVATE memtrace_codec)
+  memtrace_strict(chunk_split_fuzzer)
+  target_compile_options(chunk_split_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
+  target_link_options(chunk_split_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined)
+  set_target_properties(chunk_split_fuzzer PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endif()
 
 # ---- analyzer/ (units the reports share; export and replay units sit with their e2e tests) ----
