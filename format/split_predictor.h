@@ -20,43 +20,43 @@ inline constexpr size_t kFreedPerClass = 16;
 
 // Blocks handed out in this chunk and not yet given back: address -> (serial, size class). Open
 // addressing with linear probing and backward-shift deletion; entries carry the table's generation, so a
-// new chunk empties it by bumping the generation instead of clearing 2 MB.
+// new chunk empties it by bumping the generation instead of clearing it. The table starts small and
+// doubles at 1/3 full, so a typical chunk's few thousand blocks stay in the cache (a fixed 2 MB table
+// missed it on most lookups); how many blocks are predicted does not depend on its size (Full).
 class LiveTable {
  public:
   struct Slot {
     uint64_t address;
     uint64_t serial;
     uint64_t size_class;
-    uint64_t generation;
+    uint64_t generation;  // slots of another generation than the table's are empty
   };
-  LiveTable() : slots_(kSlots) {}
+  LiveTable() : slots_(size_t{1} << kFirstBits), shift_(64 - kFirstBits) {}
   void Reset() {
     ++generation_;
     size_ = 0;
   }
-  // Room for one more (chunks of up to 64 MiB could hold more blocks than the table: the rest are not
-  // predicted, alike in both directions).
-  bool Full() const { return size_ >= kSlots / 2; }
+  // Room for one more. Part of the format: a chunk's blocks past kMaxLive live ones are not predicted,
+  // alike in both directions (chunks of up to 64 MiB could hold more).
+  bool Full() const { return size_ >= kMaxLive; }
   const Slot* Find(uint64_t address) const {
-    for (size_t i = Home(address);; i = (i + 1) & kMask) {
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = Home(address);; i = (i + 1) & mask) {
       const Slot& slot = slots_[i];
       if (slot.generation != generation_) return nullptr;
       if (slot.address == address) return &slot;
     }
   }
   void Put(uint64_t address, uint64_t serial, uint64_t size_class) {
-    for (size_t i = Home(address);; i = (i + 1) & kMask) {
-      Slot& slot = slots_[i];
-      if (slot.generation != generation_ || slot.address == address) {
-        size_ += slot.generation != generation_;
-        slot = Slot{address, serial, size_class, generation_};
-        return;
-      }
-    }
+    if ((size_ + 1) * 3 > slots_.size()) Grow();
+    Slot& slot = SlotFor(address);
+    size_ += slot.generation != generation_;
+    slot = Slot{address, serial, size_class, generation_};
   }
   void Erase(const Slot* found) {
+    const size_t mask = slots_.size() - 1;
     size_t hole = static_cast<size_t>(found - slots_.data());
-    for (size_t i = (hole + 1) & kMask;; i = (i + 1) & kMask) {
+    for (size_t i = (hole + 1) & mask;; i = (i + 1) & mask) {
       Slot& slot = slots_[i];
       if (slot.generation != generation_) break;
       // Move the entry back into the hole unless its home lies cyclically in (hole, i].
@@ -71,13 +71,29 @@ class LiveTable {
   }
 
  private:
-  // A chunk holds at most 64 KiB / 3 bytes of records, so at most ~22 k live blocks: load stays < 1/3.
-  static constexpr size_t kSlots = size_t{1} << 16;
-  static constexpr size_t kMask = kSlots - 1;
-  static size_t Home(uint64_t address) {
-    return static_cast<size_t>((address * 0x9e3779b97f4a7c15ull) >> 48);
+  static constexpr size_t kMaxLive = size_t{1} << 15;
+  static constexpr unsigned kFirstBits = 12;
+  size_t Home(uint64_t address) const {
+    return static_cast<size_t>((address * 0x9e3779b97f4a7c15ull) >> shift_);
+  }
+  // The slot holding `address`, or the empty one where it goes.
+  Slot& SlotFor(uint64_t address) {
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = Home(address);; i = (i + 1) & mask) {
+      Slot& slot = slots_[i];
+      if (slot.generation != generation_ || slot.address == address) return slot;
+    }
+  }
+  void Grow() {
+    std::vector<Slot> old(slots_.size() * 2, Slot{});  // generation 0: every slot empty
+    old.swap(slots_);
+    --shift_;
+    for (const Slot& slot : old) {
+      if (slot.generation == generation_) SlotFor(slot.address) = slot;
+    }
   }
   std::vector<Slot> slots_;
+  unsigned shift_;
   uint64_t generation_ = 1;
   size_t size_ = 0;
 };
