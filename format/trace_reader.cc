@@ -383,12 +383,24 @@ bool TraceReader::Advance(Stream& s) {
   }
 }
 
+void TraceReader::SiftDown(size_t at) {
+  const size_t n = heap_.size();
+  while (true) {
+    size_t earliest = at;
+    for (size_t child = 2 * at + 1; child <= 2 * at + 2 && child < n; ++child) {
+      if (Later(heap_[earliest], heap_[child])) earliest = child;
+    }
+    if (earliest == at) return;
+    std::swap(heap_[at], heap_[earliest]);
+    at = earliest;
+  }
+}
+
 bool TraceReader::Next(Event* event) {
   if (heap_.empty() || !error_.empty()) return false;
-  auto later = [this](size_t a, size_t b) { return Later(a, b); };
-  std::pop_heap(heap_.begin(), heap_.end(), later);
-  size_t index = heap_.back();
-  Stream& s = streams_[index];
+  // The stream at the top has the earliest pending record (Later is a total order, so which stream that
+  // is does not depend on the heap's shape).
+  Stream& s = streams_[heap_.front()];
   *event = s.pending;
   // Frames live in the stream's buffer, which Advance overwrites: hand out a stable copy.
   if (event->frame_count) {
@@ -396,12 +408,13 @@ bool TraceReader::Next(Event* event) {
     event->frames = frame_copy_;
   }
   ++records_read_;
-  // A corrupt record further on still lets this one through; the next call reports the error.
-  if (Advance(s) && s.has_pending) {
-    std::push_heap(heap_.begin(), heap_.end(), later);
-  } else {
+  // A corrupt record further on still lets this one through; the next call reports the error. The
+  // stream's next record usually stays near the top: one sift instead of a pop and a push.
+  if (!(Advance(s) && s.has_pending)) {
+    heap_.front() = heap_.back();
     heap_.pop_back();
   }
+  if (!heap_.empty()) SiftDown(0);
   return true;
 }
 

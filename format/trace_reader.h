@@ -89,6 +89,8 @@ class TraceReader {
   void FailAt(const Stream& stream, const char* what);
   // Heap order: true when stream a's pending record comes after stream b's.
   bool Later(size_t a, size_t b) const;
+  // Restores heap order below heap_[at] after its stream's pending record changed.
+  void SiftDown(size_t at);
 
   void* mapping_ = nullptr;
   size_t mapping_size_ = 0;
