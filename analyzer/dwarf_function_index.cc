@@ -52,40 +52,72 @@ std::string DieName(Dwarf_Die* die) {
   return name ? name : "";
 }
 
-DwarfFunctionIndex::DwarfFunctionIndex(Dwfl_Module* module) {
-  if (!module) return;
-  dwarf_ = dwfl_module_getdwarf(module, &bias_);
-  if (!dwarf_) return;
-  Dwarf_Addr cu_bias = 0;
-  for (Dwarf_Die* cu = dwfl_module_nextcu(module, nullptr, &cu_bias); cu;
-       cu = dwfl_module_nextcu(module, cu, &cu_bias)) {
-    Dwarf_Files* files = nullptr;
-    size_t file_count = 0;
-    if (dwarf_getsrcfiles(cu, &files, &file_count) != 0) files = nullptr, file_count = 0;
-    WalkChildren(cu, files, file_count);
+DwarfFunctionIndex::DwarfFunctionIndex(Dwfl_Module* module) : module_(module) {
+  if (module) dwarf_ = dwfl_module_getdwarf(module, &bias_);
+}
+
+size_t DwarfFunctionIndex::function_count() const {
+  size_t n = all_ ? all_->functions.size() : 0;
+  for (const auto& [offset, units] : units_) n += units.functions.size();
+  return n;
+}
+
+size_t DwarfFunctionIndex::inline_count() const {
+  size_t n = all_ ? all_->inlines.size() : 0;
+  for (const auto& [offset, units] : units_) n += units.inlines.size();
+  return n;
+}
+
+const DwarfFunctionIndex::Units* DwarfFunctionIndex::UnitsAt(uint64_t address) {
+  // libdw's own answer (.debug_aranges), as dwfl_module_addrdie and dwarf_getscopes use. Several units
+  // may claim an address (copies of one inline function that the linker folded): it picks one whose
+  // DIEs describe the code there.
+  Dwarf_Die unit;
+  if (dwarf_addrdie(dwarf_, address, &unit)) {
+    auto [found, inserted] = units_.try_emplace(dwarf_dieoffset(&unit));
+    if (inserted) WalkUnit(&unit, &found->second);
+    return &found->second;
   }
-  std::sort(functions_.begin(), functions_.end(),
+  if (!all_) {
+    all_ = std::make_unique<Units>();
+    Dwarf_Addr unit_bias = 0;
+    for (Dwarf_Die* each = dwfl_module_nextcu(module_, nullptr, &unit_bias); each;
+         each = dwfl_module_nextcu(module_, each, &unit_bias)) {
+      WalkUnit(each, all_.get());
+    }
+  }
+  return all_.get();
+}
+
+void DwarfFunctionIndex::WalkUnit(Dwarf_Die* unit, Units* units) {
+  Dwarf_Files* files = nullptr;
+  size_t file_count = 0;
+  if (dwarf_getsrcfiles(unit, &files, &file_count) != 0) files = nullptr, file_count = 0;
+  WalkChildren(unit, files, file_count, units);
+  std::sort(units->functions.begin(), units->functions.end(),
             [](const FunctionRange& a, const FunctionRange& b) { return a.low < b.low; });
 }
 
-void DwarfFunctionIndex::WalkChildren(Dwarf_Die* parent, Dwarf_Files* files, size_t file_count) {
+void DwarfFunctionIndex::WalkChildren(Dwarf_Die* parent, Dwarf_Files* files, size_t file_count,
+                                      Units* units) {
   Dwarf_Die child;
   if (dwarf_child(parent, &child) != 0) return;
   do {
     int tag = dwarf_tag(&child);
     if (tag == DW_TAG_subprogram) {
-      AddFunction(&child, files, file_count);
+      AddFunction(&child, files, file_count, units);
     } else if (IsContainer(tag)) {
-      WalkChildren(&child, files, file_count);
+      WalkChildren(&child, files, file_count, units);
     }
   } while (dwarf_siblingof(&child, &child) == 0);
 }
 
-void DwarfFunctionIndex::AddFunction(Dwarf_Die* die, Dwarf_Files* files, size_t file_count) {
+void DwarfFunctionIndex::AddFunction(Dwarf_Die* die, Dwarf_Files* files, size_t file_count, Units* units) {
+  std::vector<InlineRange>& inlines = units->inlines;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   ForEachRange(die, [&](uint64_t low, uint64_t high) { ranges.emplace_back(low, high); });
   if (ranges.empty()) return;  // a declaration or an abstract instance: no code of its own
-  const uint32_t first = static_cast<uint32_t>(inlines_.size());
+  const uint32_t first = static_cast<uint32_t>(inlines.size());
   // Function definitions nested in this one (local classes' members, nested functions) become
   // functions of their own once this one's inlined calls are listed.
   std::vector<Dwarf_Die> nested;
@@ -105,7 +137,7 @@ void DwarfFunctionIndex::AddFunction(Dwarf_Die* die, Dwarf_Files* files, size_t 
       const char* call_file = CallFile(&current, files, file_count);
       int call_line = CallLine(&current);
       ForEachRange(&current, [&](uint64_t low, uint64_t high) {
-        inlines_.push_back({low, high, dwarf_dieoffset(&current), depth, call_file, call_line});
+        inlines.push_back({low, high, dwarf_dieoffset(&current), depth, call_file, call_line});
       });
       if (dwarf_child(&current, &inner) == 0) pending.emplace_back(inner, depth + 1);
     } else if (tag == DW_TAG_lexical_block) {
@@ -121,9 +153,10 @@ void DwarfFunctionIndex::AddFunction(Dwarf_Die* die, Dwarf_Files* files, size_t 
       }
     }
   }
-  const uint32_t end = static_cast<uint32_t>(inlines_.size());
-  for (const auto& [low, high] : ranges) functions_.push_back({low, high, dwarf_dieoffset(die), first, end});
-  for (Dwarf_Die& inner : nested) AddFunction(&inner, files, file_count);
+  const uint32_t end = static_cast<uint32_t>(inlines.size());
+  for (const auto& [low, high] : ranges)
+    units->functions.push_back({low, high, dwarf_dieoffset(die), first, end});
+  for (Dwarf_Die& inner : nested) AddFunction(&inner, files, file_count, units);
 }
 
 const std::string* DwarfFunctionIndex::NameOf(Dwarf_Off offset) {
@@ -136,14 +169,16 @@ const std::string* DwarfFunctionIndex::NameOf(Dwarf_Off offset) {
 
 void DwarfFunctionIndex::ScopesAt(uint64_t pc, std::vector<Scope>* scopes) {
   scopes->clear();
-  if (functions_.empty()) return;
+  if (!dwarf_) return;
   const uint64_t address = pc - bias_;
-  auto it = std::upper_bound(functions_.begin(), functions_.end(), address,
+  const Units& units = *UnitsAt(address);
+  const std::vector<FunctionRange>& functions = units.functions;
+  auto it = std::upper_bound(functions.begin(), functions.end(), address,
                              [](uint64_t a, const FunctionRange& f) { return a < f.low; });
   // The last function starting at or below the address; a nested function's range lies inside its
   // parent's, so if the address is past the nearest start, a few earlier ones may still hold it.
   const FunctionRange* function = nullptr;
-  for (int back = 0; it != functions_.begin() && back < 8; ++back) {
+  for (int back = 0; it != functions.begin() && back < 8; ++back) {
     --it;
     if (address < it->high) {
       function = &*it;
@@ -154,7 +189,7 @@ void DwarfFunctionIndex::ScopesAt(uint64_t pc, std::vector<Scope>* scopes) {
   // Inlined calls holding the address: one per depth, outermost first in pre-order.
   std::vector<const InlineRange*> chain;
   for (uint32_t i = function->first; i < function->end; ++i) {
-    const InlineRange& range = inlines_[i];
+    const InlineRange& range = units.inlines[i];
     if (address >= range.low && address < range.high) {
       if (range.depth <= chain.size()) chain.resize(range.depth - 1);  // a sibling at a shallower depth
       chain.push_back(&range);
