@@ -10,13 +10,11 @@
 #include <vector>
 
 #include "format/chunk_split.h"
+#include "format/fuzz_check.h"
 #include "tests/support/reader_records.h"
 #include "tests/support/trace_builder.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
-namespace memtrace::format::split_fuzz {
-extern const char* violation;
-}
 
 namespace memtrace::format {
 namespace {
@@ -25,13 +23,11 @@ using namespace reader_test;
 
 // The fuzz input for a chunk of `b`: the output size, then the records' split form.
 std::vector<uint8_t> SeedOf(const TraceBuilder& b) {
-  const std::vector<uint8_t> file = b.Build();
-  ChunkHeader header;
-  std::memcpy(&header, file.data() + b.ChunkOffset(0), sizeof header);
-  const uint8_t* records = file.data() + b.ChunkOffset(0) + sizeof header;
+  const std::vector<uint8_t> records = ChunkRecords(b);
+  const uint32_t size = static_cast<uint32_t>(records.size());
   std::vector<uint8_t> input(4);
-  std::memcpy(input.data(), &header.committed_bytes, 4);
-  SplitChunkRecords(records, header.committed_bytes, 1000, &input);
+  std::memcpy(input.data(), &size, 4);
+  SplitChunkRecords(records.data(), records.size(), 1000, &input);
   return input;
 }
 
@@ -53,11 +49,11 @@ std::vector<std::vector<uint8_t>> Seeds() {
 }
 
 const char* RunOne(const std::vector<uint8_t>& input) {
-  split_fuzz::violation = nullptr;
+  fuzz::violation = nullptr;
   std::unique_ptr<uint8_t[]> copy(new uint8_t[input.size() + 1]);  // exact size: overreads leave it
   std::memcpy(copy.get(), input.data(), input.size());
   LLVMFuzzerTestOneInput(copy.get(), input.size());
-  return split_fuzz::violation;
+  return fuzz::violation;
 }
 
 TEST(ChunkSplitFuzzerReplayTest, SeedsAndMutationsKeepEveryPromise) {

@@ -17,15 +17,6 @@ namespace {
 
 using namespace reader_test;
 
-// The committed record bytes of chunk 0 of a built trace.
-std::vector<uint8_t> Records(const TraceBuilder& b) {
-  const std::vector<uint8_t> file = b.Build();
-  ChunkHeader header;
-  std::memcpy(&header, file.data() + b.ChunkOffset(0), sizeof header);
-  const uint8_t* begin = file.data() + b.ChunkOffset(0) + sizeof header;
-  return {begin, begin + header.committed_bytes};
-}
-
 std::vector<uint8_t> RoundTrip(const std::vector<uint8_t>& records, uint64_t first_timestamp) {
   std::vector<uint8_t> split;
   SplitChunkRecords(records.data(), records.size(), first_timestamp, &split);
@@ -63,13 +54,13 @@ TraceBuilder Mixed() {
 }
 
 TEST(ChunkSplitTest, RecordsComeBackByteForByte) {
-  const std::vector<uint8_t> records = Records(Mixed());
+  const std::vector<uint8_t> records = ChunkRecords(Mixed());
   ASSERT_GT(records.size(), 10000u);
   EXPECT_EQ(RoundTrip(records, 5), records);
 }
 
 TEST(ChunkSplitTest, CutAndDamagedTailsComeBack) {
-  const std::vector<uint8_t> records = Records(Mixed());
+  const std::vector<uint8_t> records = ChunkRecords(Mixed());
   for (size_t cut = 0; cut < 400; ++cut) {
     std::vector<uint8_t> part(records.begin(), records.begin() + static_cast<ptrdiff_t>(cut));
     ASSERT_EQ(RoundTrip(part, 5), part) << cut;
@@ -97,7 +88,7 @@ TEST(ChunkSplitTest, PredictedAddressesRoundTrip) {
     b.Add(1, r);
     b.Add(1, Malloc(t++, slot, 64));  // the block just freed comes back
   }
-  const std::vector<uint8_t> records = Records(b);
+  const std::vector<uint8_t> records = ChunkRecords(b);
   EXPECT_EQ(RoundTrip(records, 1), records);
   std::vector<uint8_t> split;
   SplitChunkRecords(records.data(), records.size(), 1, &split);
@@ -115,12 +106,12 @@ TEST(ChunkSplitTest, MoreLiveBlocksThanTheTableRoundTrip) {
   for (uint64_t i = 0; i < 40000; i += 3)
     b.Add(1, Release(RecordKind::kFree, t++, 0x555555560000 + i * 0x20));
   ASSERT_EQ(b.chunk_count(), 1u);
-  const std::vector<uint8_t> records = Records(b);
+  const std::vector<uint8_t> records = ChunkRecords(b);
   EXPECT_EQ(RoundTrip(records, 1), records);
 }
 
 TEST(ChunkSplitTest, DamagedSplitFormIsRefused) {
-  const std::vector<uint8_t> records = Records(Mixed());
+  const std::vector<uint8_t> records = ChunkRecords(Mixed());
   std::vector<uint8_t> split;
   SplitChunkRecords(records.data(), records.size(), 5, &split);
   std::vector<uint8_t> out(records.size());
@@ -162,13 +153,13 @@ std::vector<uint8_t> PlainCallsWithEveryFlag() {
     b.Add(1, r);
     if (i % 500 == 0) b.Add(1, Mmap(t++, 0x7f0000000000 + uint64_t(i) * 0x1000, 8192));
   }
-  return Records(b);
+  return ChunkRecords(b);
 }
 
 // The fast path for plain calls gives exactly what the general path gives: the same verdict and bytes,
 // for intact split forms, damaged ones, and a wrong expected size.
 TEST(ChunkSplitTest, FastPathJoinsAsTheGeneralPath) {
-  for (const std::vector<uint8_t>& records : {Records(Mixed()), PlainCallsWithEveryFlag()}) {
+  for (const std::vector<uint8_t>& records : {ChunkRecords(Mixed()), PlainCallsWithEveryFlag()}) {
     std::vector<uint8_t> split;
     SplitChunkRecords(records.data(), records.size(), 5, &split);
     uint32_t mode;

@@ -11,25 +11,12 @@
 #include <memory>
 #include <string>
 
+#include "format/fuzz_check.h"
 #include "format/trace_reader.h"
 
 #ifdef MEMTRACE_FUZZ_REPLAY
-namespace memtrace::format::fuzz {
 // The replay test reports which input broke which promise rather than dying on the first one.
-const char* violation = nullptr;
-}  // namespace memtrace::format::fuzz
-#define FUZZ_CHECK(condition)                         \
-  do {                                                \
-    if (!(condition)) {                               \
-      memtrace::format::fuzz::violation = #condition; \
-      return 0;                                       \
-    }                                                 \
-  } while (0)
-#else
-#define FUZZ_CHECK(condition)  \
-  do {                         \
-    if (!(condition)) abort(); \
-  } while (0)
+const char* memtrace::format::fuzz::violation = nullptr;
 #endif
 
 namespace {

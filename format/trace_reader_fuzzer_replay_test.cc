@@ -19,15 +19,13 @@
 #include <utility>
 #include <vector>
 
+#include "format/fuzz_check.h"
 #include "format/packed_layout.h"
 #include "format/trace_packer.h"
 #include "format/trace_reader.h"
 #include "tests/support/trace_builder.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
-namespace memtrace::format::fuzz {
-extern const char* violation;
-}
 
 namespace memtrace::format {
 namespace {

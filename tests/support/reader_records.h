@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -13,6 +14,15 @@
 namespace memtrace::format::reader_test {
 
 using test_support::TraceBuilder;
+
+// The committed record bytes of chunk `index` of a built trace.
+inline std::vector<uint8_t> ChunkRecords(const TraceBuilder& b, size_t index = 0) {
+  const std::vector<uint8_t> file = b.Build();
+  ChunkHeader header;
+  std::memcpy(&header, file.data() + b.ChunkOffset(index), sizeof header);
+  const uint8_t* begin = file.data() + b.ChunkOffset(index) + sizeof header;
+  return {begin, begin + header.committed_bytes};
+}
 
 inline Record Malloc(uint64_t timestamp, uint64_t address, uint64_t size = 32) {
   Record r;
