@@ -5,9 +5,11 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <thread>
 
 #include "format/chunk_split.h"
 #include "format/packed_layout.h"
@@ -55,20 +57,51 @@ std::string DirectoryOf(const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+// One thread's compressor: its own zstd context and buffers (SplitChunkRecords keeps per-thread state).
+struct ChunkCompressor {
+  std::unique_ptr<ZSTD_CCtx, CctxDeleter> cctx;
+  std::vector<uint8_t> split;
+  bool Init(int level) {
+    cctx.reset(ZSTD_createCCtx());
+    if (!cctx) return false;
+    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, level);
+    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
+    return true;
+  }
+  // The chunk's ChunkHeader as written, then its records split into field streams, compressed into
+  // *frame; returns zstd's error code or the frame size.
+  size_t Compress(const TraceReader& raw, const TraceReader::ChunkRef& ref, std::vector<uint8_t>* frame) {
+    const uint8_t* chunk = raw.raw_bytes() + ref.raw_offset;
+    ChunkHeader chunk_header;
+    std::memcpy(&chunk_header, chunk, sizeof chunk_header);
+    split.assign(chunk, chunk + sizeof(ChunkHeader));
+    SplitChunkRecords(chunk + sizeof(ChunkHeader), ref.stored_size - sizeof(ChunkHeader),
+                      chunk_header.first_timestamp, &split);
+    frame->resize(ZSTD_compressBound(split.size()));
+    const size_t size = ZSTD_compress2(cctx.get(), frame->data(), frame->size(), split.data(), split.size());
+    if (!ZSTD_isError(size)) frame->resize(size);
+    return size;
+  }
+};
+
+}  // namespace
+
 bool WritePacked(const TraceReader& raw, int level, const std::function<bool(const void*, size_t)>& sink,
-                 PackStats* stats, std::string* error) {
+                 PackStats* stats, std::string* error, unsigned threads) {
   if (raw.packed()) {
     *error = "the trace is already packed";
     return false;
   }
-  std::unique_ptr<ZSTD_CCtx, CctxDeleter> cctx(ZSTD_createCCtx());
-  if (!cctx) {
-    *error = "cannot allocate a zstd compression context";
-    return false;
+  if (threads == 0) threads = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+  std::vector<ChunkCompressor> compressors(threads);
+  for (ChunkCompressor& compressor : compressors) {
+    if (!compressor.Init(level)) {
+      *error = "cannot allocate a zstd compression context";
+      return false;
+    }
   }
-  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, level);
-  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
-
   FileHeader header;
   std::memcpy(&header, raw.raw_bytes(), sizeof header);  // the bytes as written, not the reader's copy
   header.flags |= kHeaderPacked;
@@ -79,37 +112,45 @@ bool WritePacked(const TraceReader& raw, int level, const std::function<bool(con
   uint64_t offset = sizeof header;
   std::vector<PackedChunk> index;
   index.reserve(raw.chunks().size());
-  std::vector<uint8_t> frame;
-  std::vector<uint8_t> split;
-  for (size_t i = 0; i < raw.chunks().size(); ++i) {
-    const TraceReader::ChunkRef& ref = raw.chunks()[i];
-    // ChunkHeader as written, then the records split into field streams.
-    const uint8_t* chunk = raw.raw_bytes() + ref.raw_offset;
-    ChunkHeader chunk_header;
-    std::memcpy(&chunk_header, chunk, sizeof chunk_header);
-    split.assign(chunk, chunk + sizeof(ChunkHeader));
-    SplitChunkRecords(chunk + sizeof(ChunkHeader), ref.stored_size - sizeof(ChunkHeader),
-                      chunk_header.first_timestamp, &split);
-    frame.resize(ZSTD_compressBound(split.size()));
-    size_t size = ZSTD_compress2(cctx.get(), frame.data(), frame.size(), split.data(), split.size());
-    raw.DropChunkPages(i);  // memory stays bounded however large the raw trace
-    if (ZSTD_isError(size)) {
-      *error = std::string("zstd cannot compress a chunk: ") + ZSTD_getErrorName(size);
-      return false;
+  // Chunks are compressed a window at a time, `threads` at once (each thread takes every threads-th
+  // chunk of the window), then written in order: the file is the same whatever the thread count, and
+  // at most a window of frames is held.
+  const size_t window = size_t{4} * threads;
+  std::vector<std::vector<uint8_t>> frames(window);
+  std::vector<size_t> sizes(window);
+  for (size_t first = 0; first < raw.chunks().size(); first += window) {
+    const size_t count = std::min(window, raw.chunks().size() - first);
+    auto compress = [&](unsigned worker) {
+      for (size_t k = worker; k < count; k += threads) {
+        sizes[k] = compressors[worker].Compress(raw, raw.chunks()[first + k], &frames[k]);
+      }
+    };
+    std::vector<std::thread> helpers;
+    for (unsigned worker = 1; worker < threads && worker < count; ++worker)
+      helpers.emplace_back(compress, worker);
+    compress(0);
+    for (std::thread& helper : helpers) helper.join();
+    for (size_t k = 0; k < count; ++k) {
+      const TraceReader::ChunkRef& ref = raw.chunks()[first + k];
+      raw.DropChunkPages(first + k);  // memory stays bounded however large the raw trace
+      if (ZSTD_isError(sizes[k])) {
+        *error = std::string("zstd cannot compress a chunk: ") + ZSTD_getErrorName(sizes[k]);
+        return false;
+      }
+      if (!sink(frames[k].data(), sizes[k])) {
+        *error = "cannot write the packed trace";
+        return false;
+      }
+      PackedChunk entry{};
+      entry.raw_offset = ref.raw_offset;
+      entry.frame_offset = offset;
+      entry.frame_size = static_cast<uint32_t>(sizes[k]);
+      entry.stored_size = ref.stored_size;
+      entry.tid = ref.tid;
+      entry.flags = kPackedChunkSplit | (ref.cut ? kPackedChunkCut : 0);
+      index.push_back(entry);
+      offset += sizes[k];
     }
-    if (!sink(frame.data(), size)) {
-      *error = "cannot write the packed trace";
-      return false;
-    }
-    PackedChunk entry{};
-    entry.raw_offset = ref.raw_offset;
-    entry.frame_offset = offset;
-    entry.frame_size = static_cast<uint32_t>(size);
-    entry.stored_size = ref.stored_size;
-    entry.tid = ref.tid;
-    entry.flags = kPackedChunkSplit | (ref.cut ? kPackedChunkCut : 0);
-    index.push_back(entry);
-    offset += size;
   }
   PackedFooter footer{};
   std::memcpy(footer.magic, kPackedMagic, sizeof footer.magic);
@@ -130,7 +171,8 @@ bool WritePacked(const TraceReader& raw, int level, const std::function<bool(con
   return true;
 }
 
-std::vector<uint8_t> PackBytes(const uint8_t* data, size_t size, int level, std::string* error) {
+std::vector<uint8_t> PackBytes(const uint8_t* data, size_t size, int level, std::string* error,
+                               unsigned threads) {
   std::unique_ptr<TraceReader> raw = TraceReader::FromBytes(data, size, error);
   if (!raw) return {};
   std::vector<uint8_t> out;
@@ -138,7 +180,7 @@ std::vector<uint8_t> PackBytes(const uint8_t* data, size_t size, int level, std:
     out.insert(out.end(), static_cast<const uint8_t*>(bytes), static_cast<const uint8_t*>(bytes) + n);
     return true;
   };
-  if (!WritePacked(*raw, level, sink, nullptr, error)) return {};
+  if (!WritePacked(*raw, level, sink, nullptr, error, threads)) return {};
   return out;
 }
 

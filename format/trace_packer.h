@@ -5,7 +5,7 @@
 // (a chunk the file ends inside is kept as far as the file goes and marked cut), the same header and the
 // same `truncated` verdict, so every analysis gives the same answer on both forms.
 //
-// Not thread-safe per call; calls on different traces may run in parallel.
+// Calls on different traces may run in parallel.
 #pragma once
 
 #include <cstddef>
@@ -31,11 +31,14 @@ struct PackStats {
 
 // Writes the packed form of the trace `raw` reads through `sink` (false from the sink stops packing).
 // `raw` must be a raw trace on which Next has not been called. Returns false with *error on failure.
+// Chunks are compressed on `threads` threads (0: one per core, at most 8); the bytes written do not
+// depend on it, and `sink` is called on the calling thread only.
 bool WritePacked(const TraceReader& raw, int level, const std::function<bool(const void*, size_t)>& sink,
-                 PackStats* stats, std::string* error);
+                 PackStats* stats, std::string* error, unsigned threads = 0);
 
 // The packed form of a raw trace held in memory (tests, fuzz seeds); empty with *error on failure.
-std::vector<uint8_t> PackBytes(const uint8_t* data, size_t size, int level, std::string* error);
+std::vector<uint8_t> PackBytes(const uint8_t* data, size_t size, int level, std::string* error,
+                               unsigned threads = 0);
 
 // Packs the raw trace at `path` into `out` (may equal `path`: packing in place). The packed file is
 // written to a temporary file beside `out`, fsynced and renamed over `out`, so a failure at any point

@@ -114,6 +114,17 @@ TEST(TracePackerTest, PackedReadsAsRaw) {
   EXPECT_EQ(ReadAll(*reader), ExpectedOrder(b));
 }
 
+// Chunks are compressed on several threads a window at a time; the file does not depend on how many.
+TEST(TracePackerTest, SameBytesWhateverTheThreadCount) {
+  const std::vector<uint8_t> raw = ThreeThreads(2000).Build();
+  std::string error;
+  const std::vector<uint8_t> one = PackBytes(raw.data(), raw.size(), kDefaultPackLevel, &error, 1);
+  ASSERT_FALSE(one.empty()) << error;
+  for (unsigned threads : {2u, 3u, 8u}) {
+    EXPECT_EQ(PackBytes(raw.data(), raw.size(), kDefaultPackLevel, &error, threads), one) << threads;
+  }
+}
+
 TEST(TracePackerTest, TruncatedRawKeepsItsVerdictAtEveryCut) {
   TraceBuilder b = ThreeThreads(150);
   const std::vector<uint8_t> full = b.Build();
