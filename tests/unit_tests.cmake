@@ -9,6 +9,9 @@ memtrace_strict(memtrace_test_support)
 memtrace_unit_test(varint_test
   SOURCES ${PROJECT_SOURCE_DIR}/format/varint_test.cc
   LIBRARIES memtrace_codec)
+memtrace_unit_test(heap_call_codec_test
+  SOURCES ${PROJECT_SOURCE_DIR}/format/heap_call_codec_test.cc
+  LIBRARIES memtrace_codec)
 memtrace_unit_test(record_codec_test
   SOURCES ${PROJECT_SOURCE_DIR}/format/record_codec_test.cc
   LIBRARIES memtrace_codec)
