@@ -353,32 +353,11 @@ bool Join(const uint8_t* data, size_t length, uint8_t* out, size_t size, uint64_
           if (!take(s, n)) return false;
           continue;
         }
-        uint64_t code;
-        if (!GetVarint(&s.p, s.end, &code)) return false;
-        const uint8_t* written = o;
-        if (code == 0) {
-          Cursor& m = cursors[kKeyM];
-          const size_t n = VarintLength(m.p, m.end);
-          if (n == 0 || n > static_cast<size_t>(payload_end - o) || !take(m, n)) return false;
-        } else {
-          uint64_t address;
-          const bool found =
-              role == Role::kGivenBack
-                  ? predictor.GivenBackAddress(code, &address)
-                  : predictor.HandedOutAddress(code, last, RequestClass(shape, values), &address);
-          if (!found) return false;
-          uint8_t buffer[kMaxVarintBytes];
-          const size_t n =
-              static_cast<size_t>(PutSignedVarint(buffer, static_cast<int64_t>(address - last)) - buffer);
-          if (n > static_cast<size_t>(payload_end - o)) return false;
-          std::memcpy(o, buffer, n);
-          o += n;
-        }
-        int64_t delta = 0;
-        const uint8_t* v = written;
-        if (!GetSignedVarint(&v, o, &delta)) return false;
+        // An address field: only call records have them, whose payload ends with the output.
+        uint64_t address;
+        if (!take_address(s, role, RequestClass(shape, values), last, &address)) return false;
         if (j < 16) values[j] = 0;
-        last += static_cast<uint64_t>(delta);
+        last = address;
       }
       if (fields < 0 && o != payload_end) return false;
     }
