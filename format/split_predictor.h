@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "format/linear_probing.h"
 #include "format/record.h"
 
 namespace memtrace::format::split_internal {
@@ -40,16 +41,12 @@ class LiveTable {
   // alike in both directions (chunks of up to 64 MiB could hold more).
   bool Full() const { return size_ >= kMaxLive; }
   const Slot* Find(uint64_t address) const {
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = Home(address);; i = (i + 1) & mask) {
-      const Slot& slot = slots_[i];
-      if (slot.generation != generation_) return nullptr;
-      if (slot.address == address) return &slot;
-    }
+    const Slot& slot = slots_[IndexOf(address)];
+    return slot.generation == generation_ ? &slot : nullptr;
   }
   void Put(uint64_t address, uint64_t serial, uint64_t size_class) {
     if ((size_ + 1) * 3 > slots_.size()) Grow();
-    Slot& slot = SlotFor(address);
+    Slot& slot = slots_[IndexOf(address)];
     size_ += slot.generation != generation_;
     slot = Slot{address, serial, size_class, generation_};
   }
@@ -59,10 +56,7 @@ class LiveTable {
     for (size_t i = (hole + 1) & mask;; i = (i + 1) & mask) {
       Slot& slot = slots_[i];
       if (slot.generation != generation_) break;
-      // Move the entry back into the hole unless its home lies cyclically in (hole, i].
-      const size_t home = Home(slot.address);
-      const bool stays = hole <= i ? (hole < home && home <= i) : (hole < home || home <= i);
-      if (stays) continue;
+      if (StaysInPlace(hole, i, Home(slot.address))) continue;
       slots_[hole] = slot;
       hole = i;
     }
@@ -77,19 +71,18 @@ class LiveTable {
     return static_cast<size_t>((address * 0x9e3779b97f4a7c15ull) >> shift_);
   }
   // The slot holding `address`, or the empty one where it goes.
-  Slot& SlotFor(uint64_t address) {
+  size_t IndexOf(uint64_t address) const {
     const size_t mask = slots_.size() - 1;
-    for (size_t i = Home(address);; i = (i + 1) & mask) {
-      Slot& slot = slots_[i];
-      if (slot.generation != generation_ || slot.address == address) return slot;
-    }
+    size_t i = Home(address);
+    while (slots_[i].generation == generation_ && slots_[i].address != address) i = (i + 1) & mask;
+    return i;
   }
   void Grow() {
     std::vector<Slot> old(slots_.size() * 2, Slot{});  // generation 0: every slot empty
     old.swap(slots_);
     --shift_;
     for (const Slot& slot : old) {
-      if (slot.generation == generation_) SlotFor(slot.address) = slot;
+      if (slot.generation == generation_) slots_[IndexOf(slot.address)] = slot;
     }
   }
   std::vector<Slot> slots_;

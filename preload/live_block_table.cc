@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "format/linear_probing.h"
 #include "preload/safe_memory.h"
 
 namespace memtrace::preload {
@@ -56,11 +57,7 @@ bool AddressTable::Grow() {
 void AddressTable::Erase(AddressState& slot) {
   uint64_t hole = static_cast<uint64_t>(&slot - slots);
   for (uint64_t i = (hole + 1) & mask; slots[i].address; i = (i + 1) & mask) {
-    // An entry stays unless its home lies cyclically in (hole, i]: then Find would not reach it across
-    // the hole.
-    const uint64_t home = Home(slots[i].address);
-    const bool stays = hole <= i ? (hole < home && home <= i) : (hole < home || home <= i);
-    if (stays) continue;
+    if (format::StaysInPlace(hole, i, Home(slots[i].address))) continue;
     slots[hole] = slots[i];
     hole = i;
   }
