@@ -56,18 +56,6 @@ DwarfFunctionIndex::DwarfFunctionIndex(Dwfl_Module* module) : module_(module) {
   if (module) dwarf_ = dwfl_module_getdwarf(module, &bias_);
 }
 
-size_t DwarfFunctionIndex::function_count() const {
-  size_t n = all_ ? all_->functions.size() : 0;
-  for (const auto& [offset, units] : units_) n += units.functions.size();
-  return n;
-}
-
-size_t DwarfFunctionIndex::inline_count() const {
-  size_t n = all_ ? all_->inlines.size() : 0;
-  for (const auto& [offset, units] : units_) n += units.inlines.size();
-  return n;
-}
-
 const DwarfFunctionIndex::Units* DwarfFunctionIndex::UnitsAt(uint64_t address) {
   // libdw's own answer (.debug_aranges), as dwfl_module_addrdie and dwarf_getscopes use. Several units
   // may claim an address (copies of one inline function that the linker folded): it picks one whose

@@ -51,10 +51,6 @@ class DwarfFunctionIndex {
   // when no function's range holds pc.
   void ScopesAt(uint64_t pc, std::vector<Scope>* scopes);
 
-  // Functions and inlined-call ranges indexed so far (units walked on demand).
-  size_t function_count() const;
-  size_t inline_count() const;
-
  private:
   struct FunctionRange {
     uint64_t low, high;   // DWARF addresses (run-time minus bias)
