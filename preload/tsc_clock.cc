@@ -99,7 +99,8 @@ uint64_t internal::NowSlowly(uint64_t ticks) {
     uint64_t anchor_ns = kernel_ns;
     uint64_t window = span / 16 < kMaxWindowTicks ? span / 16 : kMaxWindowTicks;
     if (current.window && window) {
-      // Continue where the current mapping is now, steering toward the kernel's value over the window.
+      // The new mapping starts at the current one's value and its rate is nudged to meet the kernel's
+      // clock by the window's end; only a drift past kMaxDriftNs makes it jump to the kernel's value.
       uint64_t ours = Extrapolate(current, anchor_ticks);
       int64_t behind = static_cast<int64_t>(kernel_ns - ours);
       if (behind < static_cast<int64_t>(kMaxDriftNs) && behind > -static_cast<int64_t>(kMaxDriftNs)) {
