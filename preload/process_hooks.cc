@@ -306,6 +306,7 @@ MEMTRACE_EXPORT pid_t _Fork(void) {
 MEMTRACE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attributes,
                                    void* (*routine)(void*), void* argument) {
   auto* create = Resolved(real.pthread_create, "pthread_create");
+  OrderStampsAcrossThreads();  // before the thread can take a block this one releases
   ThreadStart* start =
       tracer_state.load(std::memory_order_acquire) == TracerState::kReady ? ClaimThreadStart() : nullptr;
   if (!start) return create(thread, attributes, routine, argument);

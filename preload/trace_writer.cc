@@ -199,6 +199,7 @@ bool AcquireChunk(ThreadState& thread, uint64_t timestamp) {
   if (!thread.tid) thread.tid = CurrentTid();
   chunk->tid = thread.tid;
   chunk->pid = static_cast<uint32_t>(getpid());
+  if (chunk->tid != chunk->pid) OrderStampsAcrossThreads();  // a thread pthread_create did not start
   chunk->first_timestamp = timestamp;
   __atomic_store_n(&chunk->committed_bytes, 0, __ATOMIC_RELAXED);
   chunk->blocks_allocated = 0;

@@ -10,6 +10,7 @@ namespace memtrace::preload {
 namespace internal {
 ClockMapping clock_mappings[2];
 std::atomic<uint32_t> clock_version{0};
+std::atomic<bool> stamps_ordered{false};
 }  // namespace internal
 
 namespace {

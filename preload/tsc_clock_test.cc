@@ -56,10 +56,22 @@ TEST_F(TscClockTest, NeverGoesBackMoreThanAnAnchorsJitter) {
   EXPECT_LT(worst, 1000u);
 }
 
+// Until a second thread exists stamps are read without waiting for earlier loads; switching to ordered
+// reads keeps the clock continuous.
+TEST_F(TscClockTest, OrderingStampsKeepsTheClockContinuous) {
+  uint64_t before = NowNanoseconds();
+  OrderStampsAcrossThreads();
+  EXPECT_TRUE(internal::stamps_ordered.load());
+  uint64_t after = NowNanoseconds();
+  EXPECT_GE(after + 1000, before);
+  EXPECT_LT(after - before, 10'000'000u);
+}
+
 // The property the trace's cross-thread order rests on: a stamp taken after seeing another thread's
 // store is not earlier than the stamp that thread took before the store (a block released in one
 // thread and reused by another).
 TEST_F(TscClockTest, StampAfterSeeingAStoreIsNotBeforeTheStoresStamp) {
+  OrderStampsAcrossThreads();  // as the pthread_create hook does before a second thread exists
   constexpr int kHandoffs = 200'000;
   std::vector<uint64_t> released(kHandoffs), reused(kHandoffs);
   std::atomic<int> published{-1};
