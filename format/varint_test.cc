@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <vector>
 
 namespace memtrace::format {
@@ -142,6 +143,31 @@ TEST(VarintTest, UncheckedReadAgreesWithGetVarint) {
       EXPECT_EQ(unchecked, checked);
     }
   }
+}
+
+// The same with whatever follows the encoding (the next field's bytes): values of random widths, each
+// followed by random bytes, read back in sequence.
+TEST(VarintTest, UncheckedReadIgnoresTheBytesAfterTheEncoding) {
+  std::mt19937_64 random(7);
+  std::vector<uint8_t> bytes;
+  std::vector<uint64_t> values;
+  for (int i = 0; i < 100'000; ++i) {
+    unsigned width = static_cast<unsigned>(random() % 65);
+    uint64_t value = width == 64 ? random() : random() & ((uint64_t{1} << width) - 1);
+    values.push_back(value);
+    size_t at = bytes.size();
+    bytes.resize(at + kMaxVarintBytes);
+    bytes.resize(static_cast<size_t>(PutVarint(bytes.data() + at, value) - bytes.data()));
+  }
+  size_t encoded = bytes.size();
+  for (size_t i = 0; i < kMaxVarintBytes; ++i) bytes.push_back(static_cast<uint8_t>(random()));
+  const uint8_t* cursor = bytes.data();
+  for (uint64_t want : values) {
+    uint64_t got = 0;
+    ASSERT_TRUE(GetVarintUnchecked(&cursor, &got));
+    ASSERT_EQ(got, want);
+  }
+  EXPECT_EQ(cursor, bytes.data() + encoded);
 }
 
 TEST(ZigZagTest, KnownMappings) {
