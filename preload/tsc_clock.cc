@@ -11,6 +11,7 @@ namespace internal {
 ClockMapping clock_mappings[2];
 std::atomic<uint32_t> clock_version{0};
 std::atomic<bool> stamps_ordered{false};
+std::atomic<uint64_t> last_single_thread_stamp{0};
 }  // namespace internal
 
 namespace {

@@ -56,6 +56,20 @@ TEST_F(TscClockTest, NeverGoesBackMoreThanAnAnchorsJitter) {
   EXPECT_LT(worst, 1000u);
 }
 
+// Until a second thread exists stamps have a coarser resolution, but never repeat: the exit-time scan
+// tells a block's release from its reuse by their stamps.
+TEST_F(TscClockTest, SingleThreadStampsNeverRepeat) {
+  ASSERT_FALSE(internal::stamps_ordered.load());
+  uint64_t last = NowNanoseconds(), coarse = 0;
+  for (int i = 0; i < 1'000'000; ++i) {
+    uint64_t now = NowNanoseconds();
+    ASSERT_GT(now, last);
+    coarse += now % internal::kSingleThreadQuantum == 0;
+    last = now;
+  }
+  EXPECT_GT(coarse, 0);  // calls ~10 ns apart: a new quantum starts every ~100 calls
+}
+
 // Until a second thread exists stamps are read without waiting for earlier loads; switching to ordered
 // reads keeps the clock continuous.
 TEST_F(TscClockTest, OrderingStampsKeepsTheClockContinuous) {
