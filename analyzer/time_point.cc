@@ -82,10 +82,12 @@ bool ResolveTimePoint(const std::string& path, const TimePoint& point, uint64_t*
   EventConsumer* consumer = point.kind == TimePoint::Kind::kPeak ? static_cast<EventConsumer*>(&peak) : &last;
   if (!ReadTrace(path, {consumer}, &info)) return false;
   uint64_t start = info.header.start_monotonic_ns;
-  uint64_t moment = point.kind == TimePoint::Kind::kPeak
-                        ? peak.heap().peak_timestamp()
-                        : start + static_cast<uint64_t>(std::llround(
-                                      point.fraction * static_cast<double>(info.last_timestamp - start)));
+  uint64_t moment =
+      point.kind == TimePoint::Kind::kPeak
+          ? peak.heap().peak_timestamp()
+          // Rounded down, as a duration halved in whole nanoseconds is: records of one
+          // thread can be a nanosecond apart.
+          : start + static_cast<uint64_t>(point.fraction * static_cast<double>(info.last_timestamp - start));
   *since_start_ns = moment > start ? moment - start : 0;
   return true;
 }
