@@ -12,6 +12,7 @@
 #include <cstddef>
 
 #include "format/record_codec.h"
+#include "preload/dense_live_set.h"
 #include "preload/fatal_signals.h"
 #include "preload/live_block_table.h"
 #include "preload/proc_maps.h"
@@ -34,7 +35,7 @@ using format::LeakClass;
 
 enum State : uint8_t { kUnreached = 0, kReachable, kPossible, kIndirect, kDefinite };
 
-// As big as an AddressState, so the live blocks are compacted in place into the replay's table.
+// As big as an AddressState, so the live blocks can be compacted in place into the replay's table.
 struct Block {
   uint64_t start;
   uint64_t size : 56;
@@ -339,10 +340,34 @@ void ScanRoots(Scanner& scanner, const Exclusions& exclusions, const TouchedPage
   }
 }
 
-// The scan proper, while the other threads are parked.
-void Scan(ThreadState& thread, bool checked_reads, const ParkingResult& parking, const void* program_stack) {
-  const uint64_t started = NowNanoseconds();
-  AddressTable table;
+// The blocks live now, recovered from the trace into scratch memory (*bytes of it, for the caller to
+// unmap), unsorted; the thread-arena heaps they came from are left in `table`. False when memory ran out.
+bool CollectLiveBlocks(uint64_t started, AddressTable& table, Block** blocks, uint64_t* count,
+                       uint64_t* bytes) {
+  *blocks = nullptr;
+  *count = *bytes = 0;
+  uint32_t one_thread = TracedPid();  // the main thread's tid; 0 once a chunk of another thread is seen
+  ForEachChunk(CheckOneThread, &one_thread);
+  if (one_thread) {
+    table.first_slots = 1 << 10;  // only blocks of 254 bytes or more go there
+    DenseLiveSet dense(&table);
+    ForEachChunk(ReplayChunkDense, &dense);
+    if (!dense.failed) {
+      dense.ForEachLive([&](uint64_t, uint64_t) { ++*count; });
+      *bytes = (*count * sizeof(Block) + 4095) & ~uint64_t{4095};
+      *blocks = *count ? static_cast<Block*>(MapScratch(*bytes)) : nullptr;
+      uint64_t filled = 0;
+      if (*blocks)
+        dense.ForEachLive([&](uint64_t address, uint64_t size) {
+          (*blocks)[filled++] = Block{address, size, kUnreached, 0};
+        });
+    }
+    dense.Clear();
+    UnmapScratch(table.slots, table.slots ? table.bytes() : 0);
+    table.slots = nullptr;
+    return !dense.failed && (*blocks || !*count);
+  }
+
   int64_t balance = 0;
   ForEachChunk(CountLiveBlocks, &balance);
   while (table.first_slots * 3 < static_cast<uint64_t>(balance > 0 ? balance : 0) * 4 + 4)
@@ -354,7 +379,35 @@ void Scan(ThreadState& thread, bool checked_reads, const ParkingResult& parking,
   ForEachChunk(ReplayChunkInOrder, &replay);
   UnmapScratch(horizons.starts, horizons.capacity * sizeof(uint64_t));
   if (table.failed || !table.slots) {
-    UnmapScratch(table.slots, table.bytes());
+    UnmapScratch(table.slots, table.slots ? table.bytes() : 0);
+    table.slots = nullptr;
+    return false;
+  }
+  // Compacted in place over the table: a Block is as big as an AddressState and lands at or before
+  // the slot it comes from, which is read first. The table's pages past the blocks go back to the
+  // kernel, so the peak memory is the table's.
+  *blocks = reinterpret_cast<Block*>(table.slots);
+  const uint64_t slots = table.mask + 1;
+  for (uint64_t i = 0; i < slots; ++i) {
+    const AddressState s = table.slots[i];
+    if (!s.address || !s.live) continue;
+    (*blocks)[(*count)++] = Block{s.address, s.size, kUnreached, 0};
+  }
+  const uint64_t table_bytes = table.bytes();
+  *bytes = (*count * sizeof(Block) + 4095) & ~uint64_t{4095};
+  if (*bytes < table_bytes) UnmapScratch(reinterpret_cast<char*>(*blocks) + *bytes, table_bytes - *bytes);
+  table.slots = nullptr;
+  return true;
+}
+
+// The scan proper, while the other threads are parked.
+void Scan(ThreadState& thread, bool checked_reads, const ParkingResult& parking, const void* program_stack) {
+  const uint64_t started = NowNanoseconds();
+  AddressTable table;
+  Block* blocks;
+  uint64_t block_count, blocks_bytes;
+  if (!CollectLiveBlocks(started, table, &blocks, &block_count, &blocks_bytes)) {
+    UnmapScratch(blocks, blocks_bytes);
     return;
   }
   Exclusions exclusions;
@@ -373,29 +426,12 @@ void Scan(ThreadState& thread, bool checked_reads, const ParkingResult& parking,
   SafeMemory memory;
   if (!PrepareSafeMemory(memory, checked_reads, parking.all_stopped)) {
     UnmapScratch(memory.window, kWindowBytes + 4096);
-    UnmapScratch(table.slots, table.bytes());
+    UnmapScratch(blocks, blocks_bytes);
     return;  // no scan rather than a scan that could crash the program
   }
-  // The live blocks, compacted in place over the table: a Block is as big as an AddressState and
-  // lands at or before the slot it comes from, which is read first. The table's pages past the
-  // blocks go back to the kernel, so the scan's peak memory is the table's.
   Scanner scanner;
   scanner.memory = &memory;
-  auto* blocks = reinterpret_cast<Block*>(table.slots);
-  const uint64_t slots = table.mask + 1;
-  for (uint64_t i = 0; i < slots; ++i) {
-    const AddressState s = table.slots[i];
-    if (!s.address || !s.live) continue;
-    Block& b = blocks[scanner.count++];
-    b.start = s.address;
-    b.size = s.size;
-    b.state = kUnreached;
-    b.indirect_bytes = 0;
-  }
-  const uint64_t table_bytes = table.bytes();
-  const uint64_t blocks_bytes = (scanner.count * sizeof(Block) + 4095) & ~uint64_t{4095};
-  if (blocks_bytes < table_bytes)
-    UnmapScratch(reinterpret_cast<char*>(blocks) + blocks_bytes, table_bytes - blocks_bytes);
+  scanner.count = block_count;
   scanner.blocks = blocks;
   uint64_t stack_bytes = (2 * scanner.count + 2) * sizeof(uint32_t);
   scanner.stack = static_cast<uint32_t*>(MapScratch(stack_bytes));

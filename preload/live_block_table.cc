@@ -9,24 +9,6 @@
 
 namespace memtrace::preload {
 
-namespace {
-
-template <typename Visit>
-void ForEachBlockCall(const format::ChunkHeader* chunk, Visit visit) {
-  const uint8_t* cursor = reinterpret_cast<const uint8_t*>(chunk + 1);
-  const uint8_t* end = cursor + __atomic_load_n(&chunk->committed_bytes, __ATOMIC_ACQUIRE);
-  format::DeltaState deltas{chunk->first_timestamp, 0};
-  format::BlockCall call;
-  format::Record scratch;
-  uint64_t frames[format::kMaxFrames];
-  while (cursor < end && format::DecodeBlockCall(&cursor, end, deltas, &call, &scratch, frames) ==
-                             format::DecodeStatus::kOk) {
-    visit(call);
-  }
-}
-
-}  // namespace
-
 void AddressTable::NoteArenaHeap(uint64_t block) {
   uint64_t base = block & ~(format::kArenaHeapBytes - 1);
   for (int i = 0; i < arena_heap_count; ++i) {

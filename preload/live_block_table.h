@@ -57,6 +57,22 @@ struct AddressTable {
   AddressState* Slot(uint64_t address);
 };
 
+// Calls `visit(const format::BlockCall&)` for each record of `chunk`'s committed bytes, in order; stops
+// at the first that does not decode (a chunk cut short).
+template <typename Visit>
+void ForEachBlockCall(const format::ChunkHeader* chunk, Visit visit) {
+  const uint8_t* cursor = reinterpret_cast<const uint8_t*>(chunk + 1);
+  const uint8_t* end = cursor + __atomic_load_n(&chunk->committed_bytes, __ATOMIC_ACQUIRE);
+  format::DeltaState deltas{chunk->first_timestamp, 0};
+  format::BlockCall call;
+  format::Record scratch;
+  uint64_t frames[format::kMaxFrames];
+  while (cursor < end && format::DecodeBlockCall(&cursor, end, deltas, &call, &scratch, frames) ==
+                             format::DecodeStatus::kOk) {
+    visit(call);
+  }
+}
+
 // Allocations minus releases, from the counts the writer keeps in each chunk's header: about the
 // number of blocks live at the end. The table is sized for them from the start, since growing it
 // needs the old and the new table at once (1.5 times the final size), and the scan runs when the

@@ -7,38 +7,14 @@
 #include <random>
 #include <vector>
 
+#include "tests/support/record_chunk.h"
+
 namespace memtrace::preload {
 namespace {
 
 using format::RecordKind;
 
-// A chunk as the writer leaves it: header, then records encoded with restarting deltas.
-class Chunk {
- public:
-  explicit Chunk(uint64_t first_timestamp) : bytes_(64 * 1024) {
-    header()->first_timestamp = first_timestamp;
-    deltas_ = {first_timestamp, 0};
-    cursor_ = reinterpret_cast<uint8_t*>(header() + 1);
-  }
-  void Add(RecordKind kind, uint64_t timestamp, uint64_t address, uint64_t size = 0, uint8_t flags = 0) {
-    format::Record r;
-    r.kind = kind;
-    r.address = address;
-    r.size = size;
-    r.count = 3;  // used by calloc only
-    r.flags = flags;
-    cursor_ = format::EncodeRecord(cursor_, deltas_, r, timestamp);
-    header()->committed_bytes = static_cast<uint32_t>(cursor_ - reinterpret_cast<uint8_t*>(header() + 1));
-    if (format::YieldsBlock(kind) && address) ++header()->blocks_allocated;
-    if (format::ShapeOf(kind) == format::Shape::kRelease) ++header()->blocks_released;
-  }
-  format::ChunkHeader* header() { return reinterpret_cast<format::ChunkHeader*>(bytes_.data()); }
-
- private:
-  std::vector<uint8_t> bytes_;
-  format::DeltaState deltas_;
-  uint8_t* cursor_;
-};
+using Chunk = test_support::RecordChunk;
 
 const AddressState* Lookup(AddressTable& table, uint64_t address) {
   AddressState& slot = table.Find(address);
