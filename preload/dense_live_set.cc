@@ -24,28 +24,29 @@ bool DenseLiveSet::GrowRegions() {
   UnmapScratch(regions, old_slots * sizeof(Region));
   regions = grown;
   mask = new_slots - 1;
-  last = nullptr;
+  for (Region*& r : recent) r = nullptr;  // they moved
   return true;
 }
 
-uint8_t* DenseLiveSet::SizesOf(uint64_t address, bool create) {
+uint16_t* DenseLiveSet::SizesOf(uint64_t address, bool create) {
   const uint64_t key = (address >> kRegionShift) + 1;
-  if (last && last->key == key) return last->sizes;
+  Region*& cached = recent[key % kRecent];
+  if (cached && cached->key == key) return cached->sizes;
   if (regions) {
     for (uint64_t i = RegionHome(key, mask);; i = (i + 1) & mask) {
-      if (regions[i].key == key) return (last = &regions[i])->sizes;
+      if (regions[i].key == key) return (cached = &regions[i])->sizes;
       if (!regions[i].key) break;
     }
   }
   if (!create) return nullptr;
   if ((!regions || (used + 1) * 2 > mask + 1) && !GrowRegions()) return nullptr;
-  auto* sizes = static_cast<uint8_t*>(MapScratch(kGranulesPerRegion));
+  auto* sizes = static_cast<uint16_t*>(MapScratch(kGranulesPerRegion * sizeof(uint16_t)));
   if (!sizes) return nullptr;
   uint64_t i = RegionHome(key, mask);
   while (regions[i].key) i = (i + 1) & mask;
   regions[i] = {key, sizes};
   ++used;
-  return (last = &regions[i])->sizes;
+  return (recent[key % kRecent] = &regions[i])->sizes;
 }
 
 void DenseLiveSet::PutLarge(uint64_t address, uint64_t size) {
@@ -54,7 +55,7 @@ void DenseLiveSet::PutLarge(uint64_t address, uint64_t size) {
     failed = true;
     return;
   }
-  *slot = AddressState{address, 0, size, true};
+  *slot = AddressState{address, size};
 }
 
 void DenseLiveSet::EraseLarge(uint64_t address) {
@@ -69,17 +70,17 @@ void DenseLiveSet::Yield(uint64_t address, uint64_t size) {
     PutLarge(address, size);
     return;
   }
-  uint8_t* sizes = SizesOf(address, true);
+  uint16_t* sizes = SizesOf(address, true);
   if (!sizes) {
     failed = true;
     return;
   }
-  uint8_t& byte = sizes[(address >> 4) & (kGranulesPerRegion - 1)];
-  if (byte == kLargeBlock) EraseLarge(address);  // an earlier block here was never seen released
+  uint16_t& entry = sizes[(address >> 4) & (kGranulesPerRegion - 1)];
+  if (entry == kLargeBlock) EraseLarge(address);  // an earlier block here was never seen released
   if (size < kLargeBlock - 1) {
-    byte = static_cast<uint8_t>(size + 1);
+    entry = static_cast<uint16_t>(size + 1);
   } else {
-    byte = kLargeBlock;
+    entry = kLargeBlock;
     PutLarge(address, size);
   }
 }
@@ -90,38 +91,21 @@ void DenseLiveSet::Release(uint64_t address) {
     EraseLarge(address);
     return;
   }
-  uint8_t* sizes = SizesOf(address, false);
+  uint16_t* sizes = SizesOf(address, false);
   if (!sizes) return;  // never held a block: a release of memory allocated before tracing began
-  uint8_t& byte = sizes[(address >> 4) & (kGranulesPerRegion - 1)];
-  if (byte == kLargeBlock) EraseLarge(address);
-  byte = 0;
+  uint16_t& entry = sizes[(address >> 4) & (kGranulesPerRegion - 1)];
+  if (entry == kLargeBlock) EraseLarge(address);
+  entry = 0;
 }
 
 void DenseLiveSet::Clear() {
   for (uint64_t r = 0; regions && r <= mask; ++r) {
-    if (regions[r].key) UnmapScratch(regions[r].sizes, kGranulesPerRegion);
+    if (regions[r].key) UnmapScratch(regions[r].sizes, kGranulesPerRegion * sizeof(uint16_t));
   }
   UnmapScratch(regions, regions ? (mask + 1) * sizeof(Region) : 0);
   regions = nullptr;
   mask = used = 0;
-  last = nullptr;
-}
-
-void ReplayChunkDense(const format::ChunkHeader* chunk, void* context) {
-  auto& live = *static_cast<DenseLiveSet*>(context);
-  ForEachBlockCall(chunk, [&](const format::BlockCall& call) {
-    if (call.yields) {
-      if (call.flags & format::kFlagNonMainArena) live.large->NoteArenaHeap(call.address);
-      live.Yield(call.address, call.bytes);
-    } else if (call.releases) {
-      live.Release(call.address);
-    }
-  });
-}
-
-void CheckOneThread(const format::ChunkHeader* chunk, void* context) {
-  auto& tid = *static_cast<uint32_t*>(context);
-  if (chunk->tid != tid) tid = 0;
+  for (Region*& r : recent) r = nullptr;
 }
 
 }  // namespace memtrace::preload

@@ -1,23 +1,21 @@
-// The exit-time scan's live blocks for a process whose records all come from one thread (the usual
-// single-threaded program): its chunks, replayed in the order they were taken, are its calls in time
-// order, so the last record of an address decides and no timestamps need keeping.
+// The exit-time scan's live blocks, from the trace's calls applied in time order (merged_replay.h): the
+// last record of an address decides, so no timestamps need keeping.
 //
-// Sizes are kept by address, one byte per 16-byte granule (glibc aligns every block to 16): 0 when no
-// live block starts there, else the block's requested size + 1, or kLargeBlock when it is too large for
-// a byte, its size then kept in `large` (an AddressTable). Blocks at other addresses (an allocator
-// that aligns less) are in `large` only. The bytes come in 64 KiB pages, one per 1 MiB region of
-// address space that ever held a block, mapped MAP_NORESERVE: only the pages of them that are written
-// become memory, so the set costs at most 1/16 of the heap's span, whatever the number of blocks that
-// were live at once. AddressTable, which the multi-threaded replay needs for its timestamps, costs 32
-// bytes per block live at the replay's peak: 37 MB for a std::map of a million strings that is freed
-// before exit.
+// Sizes are kept by address, 16 bits per 16-byte granule (glibc aligns every block to 16): 0 when no
+// live block starts there, else the block's requested size + 1, or kLargeBlock when it is too large
+// (64 KiB or more), its size then kept in `large` (an AddressTable). Blocks at other addresses (an
+// allocator that aligns less) are in `large` only. The sizes come in 128 KiB arrays, one per 1 MiB
+// region of address space that ever held a block, mapped MAP_NORESERVE: only their pages that are
+// written become memory, so the set costs at most 1/8 of the heap's span, whatever the number of
+// blocks that were live at once. A table entry per live block (AddressTable: 24 bytes, at most 3/4 full) cost
+// 37 MB more at the replay's peak for a std::map of a million strings freed before exit.
 //
 // All memory comes from MapScratch (safe_memory.h). Single-threaded: used by the scanning thread only.
 #pragma once
 
 #include <cstdint>
 
-#include "format/trace_layout.h"
+#include "format/record_codec.h"
 #include "preload/live_block_table.h"
 
 namespace memtrace::preload {
@@ -25,23 +23,35 @@ namespace memtrace::preload {
 struct DenseLiveSet {
   static constexpr unsigned kRegionShift = 20;
   static constexpr uint64_t kGranulesPerRegion = (uint64_t{1} << kRegionShift) / 16;
-  static constexpr uint8_t kLargeBlock = 255;
+  static constexpr uint16_t kLargeBlock = 0xffff;
 
   struct Region {
-    uint64_t key;    // (address >> kRegionShift) + 1; 0: an empty slot
-    uint8_t* sizes;  // kGranulesPerRegion bytes
+    uint64_t key;     // (address >> kRegionShift) + 1; 0: an empty slot
+    uint16_t* sizes;  // kGranulesPerRegion of them
   };
   Region* regions = nullptr;  // open addressing by key, grown by doubling at 1/2 full
   uint64_t mask = 0;
   uint64_t used = 0;
-  Region* last = nullptr;  // the region of the previous call: calls cluster
-  AddressTable* large;     // blocks too large for a byte or not 16-aligned; thread-arena heaps
-  bool failed = false;     // out of memory: the scan is abandoned
+  // Regions found lately, by the low bits of their key: calls cluster in a few regions (one per
+  // thread arena, the main heap, big blocks' mappings).
+  static constexpr uint64_t kRecent = 16;
+  Region* recent[kRecent] = {};
+  AddressTable* large;  // blocks of 64 KiB or more or not 16-aligned; thread-arena heaps
+  bool failed = false;  // out of memory: the scan is abandoned
 
   explicit DenseLiveSet(AddressTable* large_blocks) : large(large_blocks) {}
 
   void Yield(uint64_t address, uint64_t size);
   void Release(uint64_t address);
+  // Yield or Release as the record says (and notes a thread-arena heap a block came from).
+  void Apply(const format::BlockCall& call) {
+    if (call.yields) {
+      if (call.flags & format::kFlagNonMainArena) large->NoteArenaHeap(call.address);
+      Yield(call.address, call.bytes);
+    } else if (call.releases) {
+      Release(call.address);
+    }
+  }
   // Calls visit(address, size) for every live block, in no particular order.
   template <typename Visit>
   void ForEachLive(Visit visit) const;
@@ -51,19 +61,11 @@ struct DenseLiveSet {
  private:
   // The size bytes of the region holding `address`: null if there is none and `create` is false (or
   // memory ran out).
-  uint8_t* SizesOf(uint64_t address, bool create);
+  uint16_t* SizesOf(uint64_t address, bool create);
   bool GrowRegions();
   void PutLarge(uint64_t address, uint64_t size);
   void EraseLarge(uint64_t address);
 };
-
-// Applies one chunk's allocations and releases to the DenseLiveSet at `context` (ForEachChunk's
-// visitor; chunks must come in the order their thread took them).
-void ReplayChunkDense(const format::ChunkHeader* chunk, void* context);
-
-// Whether every chunk belongs to the thread `*context` names (a uint32_t tid; ForEachChunk's visitor
-// clears it on the first chunk of another thread, a vfork child's included).
-void CheckOneThread(const format::ChunkHeader* chunk, void* context);
 
 template <typename Visit>
 void DenseLiveSet::ForEachLive(Visit visit) const {
@@ -72,17 +74,17 @@ void DenseLiveSet::ForEachLive(Visit visit) const {
     if (!region.key) continue;
     const uint64_t base = (region.key - 1) << kRegionShift;
     const auto* words = reinterpret_cast<const uint64_t*>(region.sizes);
-    for (uint64_t w = 0; w < kGranulesPerRegion / 8; ++w) {
+    for (uint64_t w = 0; w < kGranulesPerRegion / 4; ++w) {
       if (!words[w]) continue;  // most of a region is not the start of a live block
-      for (uint64_t g = w * 8; g < w * 8 + 8; ++g) {
-        const uint8_t byte = region.sizes[g];
-        if (byte && byte != kLargeBlock) visit(base + g * 16, uint64_t{byte} - 1);
+      for (uint64_t g = w * 4; g < w * 4 + 4; ++g) {
+        const uint16_t size = region.sizes[g];
+        if (size && size != kLargeBlock) visit(base + g * 16, uint64_t{size} - 1);
       }
     }
   }
   for (uint64_t i = 0; large->slots && i <= large->mask; ++i) {
     const AddressState& s = large->slots[i];
-    if (s.address && s.live) visit(s.address, s.size);
+    if (s.address) visit(s.address, s.size);
   }
 }
 

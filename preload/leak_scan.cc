@@ -15,6 +15,7 @@
 #include "preload/dense_live_set.h"
 #include "preload/fatal_signals.h"
 #include "preload/live_block_table.h"
+#include "preload/merged_replay.h"
 #include "preload/proc_maps.h"
 #include "preload/safe_memory.h"
 #include "preload/stack_capture.h"
@@ -29,20 +30,18 @@ namespace {
 using format::kArenaHeapBytes;
 using format::LeakClass;
 
-// The live blocks come from this process's own trace (live_block_table.h).
+// The live blocks come from this process's own trace (merged_replay.h).
 
 // ---- 1. Marking, as valgrind's memcheck does it ----------------------------------------------------
 
 enum State : uint8_t { kUnreached = 0, kReachable, kPossible, kIndirect, kDefinite };
 
-// As big as an AddressState, so the live blocks can be compacted in place into the replay's table.
 struct Block {
   uint64_t start;
   uint64_t size : 56;
   uint64_t state : 8;  // a State
   uint64_t indirect_bytes;
 };
-static_assert(sizeof(Block) == sizeof(AddressState));
 
 struct Scanner {
   SafeMemory* memory = nullptr;
@@ -340,64 +339,51 @@ void ScanRoots(Scanner& scanner, const Exclusions& exclusions, const TouchedPage
   }
 }
 
+// Once its calls are applied, a chunk's pages leave the scan's memory (the page cache keeps them).
+void ForgetChunkPages(const format::ChunkHeader* chunk) {
+  syscall(SYS_madvise, chunk, format::kDefaultChunkBytes, MADV_DONTNEED);
+}
+
 // The blocks live now, recovered from the trace into scratch memory (*bytes of it, for the caller to
-// unmap), unsorted; the thread-arena heaps they came from are left in `table`. False when memory ran out.
-bool CollectLiveBlocks(uint64_t started, AddressTable& table, Block** blocks, uint64_t* count,
-                       uint64_t* bytes) {
+// unmap), unsorted; the thread-arena heaps they came from are left in `table`. False when the trace
+// cannot be read or memory ran out.
+bool CollectLiveBlocks(AddressTable& table, Block** blocks, uint64_t* count, uint64_t* bytes) {
   *blocks = nullptr;
   *count = *bytes = 0;
-  uint32_t one_thread = TracedPid();  // the main thread's tid; 0 once a chunk of another thread is seen
-  ForEachChunk(CheckOneThread, &one_thread);
-  if (one_thread) {
-    table.first_slots = 1 << 10;  // only blocks of 254 bytes or more go there
-    DenseLiveSet dense(&table);
-    ForEachChunk(ReplayChunkDense, &dense);
-    if (!dense.failed) {
-      dense.ForEachLive([&](uint64_t, uint64_t) { ++*count; });
-      *bytes = (*count * sizeof(Block) + 4095) & ~uint64_t{4095};
-      *blocks = *count ? static_cast<Block*>(MapScratch(*bytes)) : nullptr;
-      uint64_t filled = 0;
-      if (*blocks)
-        dense.ForEachLive([&](uint64_t address, uint64_t size) {
-          (*blocks)[filled++] = Block{address, size, kUnreached, 0};
-        });
+  uint64_t file_bytes, chunk_count;
+  const uint8_t* file = MapTraceForReading(&file_bytes, &chunk_count);
+  if (!file) return false;
+  const uint64_t refs_bytes = chunk_count * sizeof(ChunkRef);
+  auto* refs = static_cast<ChunkRef*>(chunk_count ? MapScratch(refs_bytes) : nullptr);
+  bool ok = !chunk_count || refs;
+  // The headers are read, not touched through the mapping: a fault maps the pages around it too, and
+  // touching every chunk's first page would bring in most of the file at once.
+  uint64_t listed = 0;
+  for (uint64_t i = 0; ok && i < chunk_count; ++i) {
+    const uint64_t offset = format::ChunkOffset(format::kHeaderBytes, format::kDefaultChunkBytes, i);
+    format::ChunkHeader header;
+    if (!ReadTraceBytes(&header, sizeof header, offset) || header.magic != format::kChunkMagic) continue;
+    refs[listed++] = {header.tid, i, reinterpret_cast<const format::ChunkHeader*>(file + offset)};
+  }
+  DenseLiveSet live(&table);
+  ok = ok && ReplayMerged(refs, listed, &live, ForgetChunkPages);
+  UnmapScratch(refs, refs_bytes);
+  UnmapScratch(const_cast<uint8_t*>(file), file_bytes);
+  if (ok) {
+    live.ForEachLive([&](uint64_t, uint64_t) { ++*count; });
+    *bytes = (*count * sizeof(Block) + 4095) & ~uint64_t{4095};
+    *blocks = *count ? static_cast<Block*>(MapScratch(*bytes)) : nullptr;
+    uint64_t filled = 0;
+    if (*blocks) {
+      live.ForEachLive([&](uint64_t address, uint64_t size) {
+        (*blocks)[filled++] = Block{address, size, kUnreached, 0};
+      });
     }
-    dense.Clear();
-    UnmapScratch(table.slots, table.slots ? table.bytes() : 0);
-    table.slots = nullptr;
-    return !dense.failed && (*blocks || !*count);
   }
-
-  int64_t balance = 0;
-  ForEachChunk(CountLiveBlocks, &balance);
-  while (table.first_slots * 3 < static_cast<uint64_t>(balance > 0 ? balance : 0) * 4 + 4)
-    table.first_slots *= 2;
-  ChunkHorizons horizons;  // `started` caps them: a chunk taken from here on starts no earlier
-  ForEachChunk(NoteChunkStart, &horizons);
-  ResolveHorizons(horizons, started);
-  ReplayInOrder replay{&table, &horizons};
-  ForEachChunk(ReplayChunkInOrder, &replay);
-  UnmapScratch(horizons.starts, horizons.capacity * sizeof(uint64_t));
-  if (table.failed || !table.slots) {
-    UnmapScratch(table.slots, table.slots ? table.bytes() : 0);
-    table.slots = nullptr;
-    return false;
-  }
-  // Compacted in place over the table: a Block is as big as an AddressState and lands at or before
-  // the slot it comes from, which is read first. The table's pages past the blocks go back to the
-  // kernel, so the peak memory is the table's.
-  *blocks = reinterpret_cast<Block*>(table.slots);
-  const uint64_t slots = table.mask + 1;
-  for (uint64_t i = 0; i < slots; ++i) {
-    const AddressState s = table.slots[i];
-    if (!s.address || !s.live) continue;
-    (*blocks)[(*count)++] = Block{s.address, s.size, kUnreached, 0};
-  }
-  const uint64_t table_bytes = table.bytes();
-  *bytes = (*count * sizeof(Block) + 4095) & ~uint64_t{4095};
-  if (*bytes < table_bytes) UnmapScratch(reinterpret_cast<char*>(*blocks) + *bytes, table_bytes - *bytes);
+  live.Clear();
+  UnmapScratch(table.slots, table.slots ? table.bytes() : 0);
   table.slots = nullptr;
-  return true;
+  return ok && (*blocks || !*count);
 }
 
 // The scan proper, while the other threads are parked.
@@ -406,7 +392,7 @@ void Scan(ThreadState& thread, bool checked_reads, const ParkingResult& parking,
   AddressTable table;
   Block* blocks;
   uint64_t block_count, blocks_bytes;
-  if (!CollectLiveBlocks(started, table, &blocks, &block_count, &blocks_bytes)) {
+  if (!CollectLiveBlocks(table, &blocks, &block_count, &blocks_bytes)) {
     UnmapScratch(blocks, blocks_bytes);
     return;
   }

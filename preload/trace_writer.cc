@@ -263,6 +263,32 @@ void ForEachChunk(void (*visit)(const format::ChunkHeader* chunk, void* context)
   }
 }
 
+const uint8_t* MapTraceForReading(uint64_t* bytes, uint64_t* chunks) {
+  *bytes = *chunks = 0;
+  struct stat st;
+  int fd = CheckedFd();
+  if (!header || fd < 0 || fstat(fd, &st) != 0) return nullptr;
+  const uint64_t taken = __atomic_load_n(&header->chunks_allocated, __ATOMIC_ACQUIRE);
+  // A chunk another thread has taken but not yet backed by the file would fault: only whole ones.
+  uint64_t whole =
+      st.st_size > format::kHeaderBytes
+          ? (static_cast<uint64_t>(st.st_size) - format::kHeaderBytes) / format::kDefaultChunkBytes
+          : 0;
+  *chunks = taken < whole ? taken : whole;
+  *bytes = format::ChunkOffset(format::kHeaderBytes, format::kDefaultChunkBytes, *chunks);
+  void* map = RawMmap(nullptr, *bytes, PROT_READ, MAP_SHARED, fd, 0);
+  if (reinterpret_cast<intptr_t>(map) < 0 && reinterpret_cast<intptr_t>(map) > -4096) {
+    *bytes = *chunks = 0;
+    return nullptr;
+  }
+  return static_cast<const uint8_t*>(map);
+}
+
+bool ReadTraceBytes(void* out, uint64_t size, uint64_t offset) {
+  int fd = CheckedFd();
+  return fd >= 0 && syscall(SYS_pread64, fd, out, size, offset) == static_cast<long>(size);
+}
+
 FileHeader* OpenTrace() {
   const char* pattern = getenv("MEMTRACE_OUTPUT");
   ExpandPattern(pattern && *pattern ? pattern : "memtrace.%e.%p.mtr", trace_path, sizeof trace_path);

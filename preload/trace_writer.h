@@ -65,6 +65,14 @@ void ReleaseChunk(ThreadState& thread);
 // are still filling are visited with what they had committed.
 void ForEachChunk(void (*visit)(const format::ChunkHeader* chunk, void* context), void* context);
 
+// The trace file as far as it holds whole chunks, mapped read-only for the exit-time leak scan (null if
+// it cannot be), for the caller to unmap (`*bytes`); `*chunks`: the chunks taken so far that it holds.
+// Chunks other threads are still filling are seen with what they have committed.
+const uint8_t* MapTraceForReading(uint64_t* bytes, uint64_t* chunks);
+
+// Reads `size` bytes of the trace file at `offset`; false if they cannot all be read.
+bool ReadTraceBytes(void* out, uint64_t size, uint64_t offset);
+
 // The trace file's inode: /proc/self/maps lines with it are memtrace's own mappings.
 uint64_t TraceInode();
 

@@ -104,6 +104,11 @@ memtrace_unit_test(dense_live_set_test
   SOURCES ${PROJECT_SOURCE_DIR}/preload/dense_live_set_test.cc ${PROJECT_SOURCE_DIR}/preload/dense_live_set.cc
           ${PROJECT_SOURCE_DIR}/preload/live_block_table.cc ${PROJECT_SOURCE_DIR}/preload/safe_memory.cc
   LIBRARIES memtrace_codec)
+memtrace_unit_test(merged_replay_test
+  SOURCES ${PROJECT_SOURCE_DIR}/preload/merged_replay_test.cc ${PROJECT_SOURCE_DIR}/preload/merged_replay.cc
+          ${PROJECT_SOURCE_DIR}/preload/dense_live_set.cc ${PROJECT_SOURCE_DIR}/preload/live_block_table.cc
+          ${PROJECT_SOURCE_DIR}/preload/safe_memory.cc
+  LIBRARIES memtrace_codec)
 memtrace_unit_test(chunk_inspector_test
   SOURCES ${PROJECT_SOURCE_DIR}/preload/chunk_inspector_test.cc
   LIBRARIES memtrace_codec)
