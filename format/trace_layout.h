@@ -68,7 +68,10 @@ struct ChunkHeader {
   uint64_t first_timestamp;  // records' timestamp deltas start from here
   uint32_t pid;
   uint32_t committed_bytes;  // record bytes after this header that are complete (release-stored)
-  uint32_t reserved[2];      // written as 0; readers ignore them (traces written before held block counts)
+  // Kept by the writer as it appends: records in this chunk that yield a block (with an address) and
+  // that release one. The exit-time leak scan sizes its table from them; readers do not need them.
+  uint32_t blocks_allocated;
+  uint32_t blocks_released;
 };
 static_assert(sizeof(ChunkHeader) == 32);
 
