@@ -69,7 +69,8 @@ struct ChunkHeader {
   uint32_t pid;
   uint32_t committed_bytes;  // record bytes after this header that are complete (release-stored)
   // Kept by the writer as it appends: records in this chunk that yield a block (with an address) and
-  // that release one. The exit-time leak scan sizes its table from them; readers do not need them.
+  // that release one. Nothing reads them (readers and the exit-time scan rebuild the blocks from the
+  // records).
   uint32_t blocks_allocated;
   uint32_t blocks_released;
 };
