@@ -231,38 +231,6 @@ void ReleaseChunk(ThreadState& thread) {
 
 uint64_t TraceInode() { return static_cast<uint64_t>(trace_ino); }
 
-void ForEachChunk(void (*visit)(const format::ChunkHeader* chunk, void* context), void* context) {
-  if (!header) return;
-  // A chunk another thread has taken but not yet backed by the file would fault: stop at the file's end.
-  struct stat st;
-  int fd = CheckedFd();
-  if (fd < 0 || fstat(fd, &st) != 0) return;
-  uint64_t chunks = __atomic_load_n(&header->chunks_allocated, __ATOMIC_ACQUIRE);
-  for (uint64_t first = 0; first < chunks; first += kChunksPerSegment) {
-    uint32_t segment = static_cast<uint32_t>(first / kChunksPerSegment);
-    uint8_t* base = segments[segment].load(std::memory_order_acquire);
-    bool borrowed = base == kUnmapped;
-    if (borrowed) {  // full and unmapped: map it again, read-only, for this visit
-      off_t offset = static_cast<off_t>(format::kHeaderBytes + uint64_t{segment} * kSegmentBytes);
-      void* map = RawMmap(nullptr, kSegmentBytes, PROT_READ, MAP_SHARED, fd, offset);
-      base = reinterpret_cast<intptr_t>(map) < 0 && reinterpret_cast<intptr_t>(map) > -4096
-                 ? nullptr
-                 : static_cast<uint8_t*>(map);
-    }
-    if (!base) continue;
-    for (uint64_t index = first; index < chunks && index < first + kChunksPerSegment; ++index) {
-      if (format::ChunkOffset(format::kHeaderBytes, format::kDefaultChunkBytes, index + 1) >
-          static_cast<uint64_t>(st.st_size)) {
-        break;
-      }
-      auto* chunk = reinterpret_cast<const ChunkHeader*>(base + (index % kChunksPerSegment) *
-                                                                    format::kDefaultChunkBytes);
-      if (__atomic_load_n(&chunk->magic, __ATOMIC_ACQUIRE) == format::kChunkMagic) visit(chunk, context);
-    }
-    if (borrowed) RawMunmap(base, kSegmentBytes);
-  }
-}
-
 const uint8_t* MapTraceForReading(uint64_t* bytes, uint64_t* chunks) {
   *bytes = *chunks = 0;
   struct stat st;

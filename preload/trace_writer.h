@@ -61,10 +61,6 @@ inline void CommitFastRecord(ThreadState& thread, uint8_t* end, bool allocation)
 // ThreadState that will write no more, such as a vfork child's once its parent resumes.
 void ReleaseChunk(ThreadState& thread);
 
-// Visits every chunk this process has taken so far, for the exit-time leak scan. Chunks other threads
-// are still filling are visited with what they had committed.
-void ForEachChunk(void (*visit)(const format::ChunkHeader* chunk, void* context), void* context);
-
 // The trace file as far as it holds whole chunks, mapped read-only for the exit-time leak scan (null if
 // it cannot be), for the caller to unmap (`*bytes`); `*chunks`: the chunks taken so far that it holds.
 // Chunks other threads are still filling are seen with what they have committed.
