@@ -7,8 +7,8 @@
 // allocator that aligns less) are in `large` only. The sizes come in 128 KiB arrays, one per 1 MiB
 // region of address space that ever held a block, mapped MAP_NORESERVE: only their pages that are
 // written become memory, so the set costs at most 1/8 of the heap's span, whatever the number of
-// blocks that were live at once. A table entry per live block (AddressTable: 24 bytes, at most 3/4 full) cost
-// 37 MB more at the replay's peak for a std::map of a million strings freed before exit.
+// blocks that were live at once: a table entry per block live at the replay's peak (24 bytes, at most
+// 3/4 full) cost 37 MB more for a std::map of a million strings freed before exit.
 //
 // All memory comes from MapScratch (safe_memory.h). Single-threaded: used by the scanning thread only.
 #pragma once

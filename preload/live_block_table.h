@@ -1,5 +1,5 @@
-// A table of blocks by address for the exit-time leak scan: the blocks a DenseLiveSet cannot keep in a
-// byte (dense_live_set.h), and the thread-arena heaps blocks came from.
+// A table of blocks by address for the exit-time leak scan: the blocks a DenseLiveSet cannot keep in
+// its 16 bits a granule (dense_live_set.h), and the thread-arena heaps blocks came from.
 //
 // All memory comes from MapScratch (safe_memory.h), never from the hooked allocator. Single-threaded:
 // used by the thread running the scan only.

@@ -19,15 +19,15 @@
 // its records by their place in its one stream. Until a second thread exists, then, the counter is
 // read with plain rdtsc (~9 ns less than rdtscp's ~27 in a malloc/free loop on this kind of VM), and
 // a stamp has a resolution of kSingleThreadQuantum ns: the nanoseconds below it are jitter that cost a
-// third of a packed trace's bytes (churn: 3.5 -> 2.3 bytes per call; cxx_map 15 -> 9 MB). Such stamps
-// still never repeat (each is at least the previous one + 1: the exit-time scan tells a block's
-// release from its reuse by their stamps) and never run ahead of the clock, so they stay below every
+// third of a packed trace's bytes (churn: 3.3 -> 2.4 bytes per call; cxx_map 15 -> 9.7 MB). Such
+// stamps still never repeat (each is at least the previous one + 1: readers place a vfork child's
+// records among its parent's by them) and never run ahead of the clock, so they stay below every
 // later thread's. OrderStampsAcrossThreads switches every thread to rdtscp and full resolution for
 // good; it runs before pthread_create and when any thread but the main one takes its first chunk (a
 // thread cloned without pthread_create: its first stamp, and the main thread's until it sees the
 // switch, may still be unordered). A vfork child shares the last stamp with its parent (the memory is
 // the parent's), so its stamps continue the parent's sequence.
-
+//
 // Concurrency contract: the mapping lives in two slots; a version counter says which is current
 // (readers retry if it changed under them, as with a seqlock). One thread at a time, the one that wins a
 // flag, writes the other slot and then bumps the version; the others extrapolate from the current
