@@ -26,6 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "scrub.h"
+
 #define NOINLINE __attribute__((noinline))
 
 struct ring {
@@ -52,12 +54,6 @@ static NOINLINE void leave_known_blocks(void) {
   b->next = c;
   c->next = a;
   a = b = c = NULL;
-}
-
-// Clears the dead stack below the caller's frame, so no stale copy of a lost pointer survives.
-static NOINLINE void scrub_stack(void) {
-  volatile char area[64 * 1024];
-  memset((char*)area, 0, sizeof area);
 }
 
 static sigjmp_buf recovery;

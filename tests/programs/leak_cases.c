@@ -4,8 +4,9 @@
 // The program must leave the same heap behind natively and under valgrind, so:
 //  - no stdio (its buffers are libc allocations that valgrind's __libc_freeres frees at exit);
 //  - every allocation happens in a noinline helper and every pointer lives in a volatile object, so
-//    none is left in a register; scrub_stack() then zeroes the dead stack below main, so no stale copy
-//    of a pointer the case means to lose survives in a dead stack slot;
+//    none is left in a register; scrub_stack() (scrub.h) then zeroes the dead stack below main and the
+//    caller-saved registers, so no stale copy of a pointer the case means to lose survives in a dead
+//    stack slot or in what an allocator (or memtrace's hook) left in a register;
 //  - blocks whose classes depend on which one valgrind takes as a clique leader (the lowest address)
 //    all have the same size, so the byte counts do not depend on where the allocator put them.
 #include <pthread.h>
@@ -14,13 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline))
+#include "scrub.h"
 
-// Clears the dead stack below the caller's frame (stale return values and spilled pointers).
-static NOINLINE void scrub_stack(void) {
-  volatile char area[64 * 1024];
-  memset((char*)area, 0, sizeof area);
-}
+#define NOINLINE __attribute__((noinline))
 
 static void die(const char* message) {
   if (write(2, message, strlen(message)) < 0) _exit(3);
