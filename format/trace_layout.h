@@ -68,11 +68,8 @@ struct ChunkHeader {
   uint64_t first_timestamp;  // records' timestamp deltas start from here
   uint32_t pid;
   uint32_t committed_bytes;  // record bytes after this header that are complete (release-stored)
-  // Kept by the writer as it appends: records in this chunk that yield a block (with an address) and
-  // that release one. Nothing reads them (readers and the exit-time scan rebuild the blocks from the
-  // records).
-  uint32_t blocks_allocated;
-  uint32_t blocks_released;
+  // Written as 0 and ignored by readers (traces written before held the chunk's block counts here).
+  uint32_t reserved[2];
 };
 static_assert(sizeof(ChunkHeader) == 32);
 

@@ -190,7 +190,7 @@ class HookScope {
     if (out) {
       // Records of one thread never go back in time (see Append).
       uint64_t at = timestamp > thread_.deltas.last_timestamp ? timestamp : thread_.deltas.last_timestamp;
-      CommitFastRecord(thread_, encode(out, flags, at), shape != format::Shape::kRelease);
+      PublishRecords(thread_, encode(out, flags, at));
       MaybeCheckMaps(thread_, timestamp);
     }
     errno = saved;

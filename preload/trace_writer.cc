@@ -202,8 +202,7 @@ bool AcquireChunk(ThreadState& thread, uint64_t timestamp) {
   if (chunk->tid != chunk->pid) OrderStampsAcrossThreads();  // a thread pthread_create did not start
   chunk->first_timestamp = timestamp;
   __atomic_store_n(&chunk->committed_bytes, 0, __ATOMIC_RELAXED);
-  chunk->blocks_allocated = 0;
-  chunk->blocks_released = 0;
+  chunk->reserved[0] = chunk->reserved[1] = 0;
   __atomic_store_n(&chunk->magic, format::kChunkMagic, __ATOMIC_RELEASE);
   thread.chunk = chunk;
   thread.chunk_index = index;
@@ -348,11 +347,6 @@ void Append(ThreadState& thread, const format::Record& record) {
     __atomic_fetch_sub(&thread.dropped, count, __ATOMIC_RELAXED);  // a handler may have added more
   }
   PublishRecords(thread, format::EncodeRecord(out, thread.deltas, record, timestamp));
-  if (format::YieldsBlock(record.kind)) {
-    thread.chunk->blocks_allocated += record.address != 0;
-  } else if (format::ShapeOf(record.kind) == format::Shape::kRelease) {
-    ++thread.chunk->blocks_released;
-  }
 }
 
 }  // namespace memtrace::preload

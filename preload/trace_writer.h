@@ -48,15 +48,6 @@ inline void PublishRecords(ThreadState& thread, uint8_t* end) {
   __atomic_store_n(&thread.chunk->committed_bytes, committed, __ATOMIC_RELEASE);
 }
 
-// Publishes a record written at FastRecordRoom(thread), ending at `end`, as Append does.
-inline void CommitFastRecord(ThreadState& thread, uint8_t* end, bool allocation) {
-  PublishRecords(thread, end);
-  if (allocation) {
-    ++thread.chunk->blocks_allocated;
-  } else {
-    ++thread.chunk->blocks_released;
-  }
-}
 // Gives up the chunk `thread` is filling (it stays in the trace as written) and forgets it: for a
 // ThreadState that will write no more, such as a vfork child's once its parent resumes.
 void ReleaseChunk(ThreadState& thread);

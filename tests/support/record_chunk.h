@@ -1,6 +1,5 @@
 // A trace chunk as the preload's writer leaves it, for the exit-time scan's replay tests: a header,
-// then records encoded with deltas restarting at the chunk's first timestamp, and the header's
-// allocation and release counts kept as the writer keeps them.
+// then records encoded with deltas restarting at the chunk's first timestamp.
 #pragma once
 
 #include <cstdint>
@@ -29,8 +28,6 @@ class RecordChunk {
     r.flags = flags;
     cursor_ = format::EncodeRecord(cursor_, deltas_, r, timestamp);
     header()->committed_bytes = static_cast<uint32_t>(cursor_ - reinterpret_cast<uint8_t*>(header() + 1));
-    if (format::YieldsBlock(kind) && address) ++header()->blocks_allocated;
-    if (format::ShapeOf(kind) == format::Shape::kRelease) ++header()->blocks_released;
   }
   format::ChunkHeader* header() { return reinterpret_cast<format::ChunkHeader*>(bytes_.data()); }
 
